@@ -1,0 +1,1 @@
+"""diffusion: the torch variance-scaled reverse sampler, guidance, operators and priors."""

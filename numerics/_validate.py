@@ -1,0 +1,94 @@
+"""Input checks shared by numerics/ (and reused by diffusion/ for numpy inputs).
+
+Every check raises ``ValueError`` naming the argument and what was expected, so
+that bad input fails at the public boundary instead of deep inside a solver.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "as_array",
+    "check_eta",
+    "check_positive",
+    "check_spd",
+    "check_weights",
+]
+
+
+def as_array(x, name: str, *, ndim: int | None = None, shape: tuple | None = None) -> np.ndarray:
+    """Return ``x`` as a finite float64 array, checking its rank and shape.
+
+    ``shape`` entries that are ``None`` match any size.
+    """
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected a numeric array, got {type(x).__name__}") from exc
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-d array, got shape {arr.shape}")
+    if shape is not None:
+        if arr.ndim != len(shape) or any(
+            s is not None and s != a for s, a in zip(shape, arr.shape, strict=True)
+        ):
+            want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: contains NaN or Inf")
+    return arr
+
+
+def check_positive(x, name: str) -> float:
+    """Return ``x`` as a float after checking it is finite and > 0."""
+    try:
+        val = float(x)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected a positive number, got {x!r}") from exc
+    if not np.isfinite(val) or val <= 0:
+        raise ValueError(f"{name}: expected a finite number > 0, got {val!r}")
+    return val
+
+
+def check_eta(eta, name: str = "eta", *, n: int | None = None) -> np.ndarray:
+    """Return the variance scale ``eta`` as a float64 array (scalar or ``(n,)``) in [0, 1]."""
+    arr = as_array(eta, name)
+    if arr.ndim > 1 or (arr.ndim == 1 and n is not None and arr.shape[0] != n):
+        want = "a scalar" if n is None else f"a scalar or shape ({n},)"
+        raise ValueError(f"{name}: expected {want}, got shape {arr.shape}")
+    if np.any(arr < 0) or np.any(arr > 1):
+        raise ValueError(f"{name}: expected values in [0, 1], got {arr.min()}..{arr.max()}")
+    return arr
+
+
+def check_spd(cov, name: str, *, d: int | None = None, rtol: float = 1e-8) -> np.ndarray:
+    """Return ``cov`` (a ``(d, d)`` symmetric positive-definite matrix) symmetrised.
+
+    Symmetry is checked relative to the largest entry; positive definiteness by a
+    Cholesky factorisation.
+    """
+    arr = as_array(cov, name, ndim=2)
+    if arr.shape[0] != arr.shape[1] or (d is not None and arr.shape[0] != d):
+        want = f"({d}, {d})" if d is not None else "square"
+        raise ValueError(f"{name}: expected a {want} matrix, got shape {arr.shape}")
+    scale = max(float(np.max(np.abs(arr))), np.finfo(float).tiny)
+    if np.max(np.abs(arr - arr.T)) > rtol * scale:
+        raise ValueError(f"{name}: expected a symmetric matrix")
+    arr = 0.5 * (arr + arr.T)
+    try:
+        np.linalg.cholesky(arr)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError(f"{name}: expected a positive-definite matrix") from exc
+    return arr
+
+
+def check_weights(weights, name: str = "weights", *, atol: float = 1e-8) -> np.ndarray:
+    """Return mixture ``weights`` ``(K,)`` after checking they are >= 0 and sum to 1."""
+    arr = as_array(weights, name, ndim=1)
+    if arr.size == 0:
+        raise ValueError(f"{name}: expected at least one weight")
+    if np.any(arr < 0):
+        raise ValueError(f"{name}: expected non-negative weights, got min {arr.min()}")
+    if abs(arr.sum() - 1.0) > atol:
+        raise ValueError(f"{name}: expected weights summing to 1, got sum {arr.sum()!r}")
+    return arr

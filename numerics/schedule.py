@@ -1,0 +1,178 @@
+r"""The VP (DDPM) noise schedule in float64.
+
+Indexing convention (used everywhere in this project): every array has length
+``T + 1`` and **index = t**. Entry 0 is the clean data, with the conventions
+``beta[0] = 0``, ``alpha[0] = 1``, ``alpha_bar[0] = 1``, ``one_minus_alpha_bar[0] = 0``
+and ``beta_tilde[0] = 0``; the reverse steps are t = T, ..., 1.
+
+.. math::
+
+    \bar\alpha_t = \prod_{s \le t} (1 - \beta_s), \qquad
+    1 - \bar\alpha_t = -\operatorname{expm1}\Big(\sum_{s\le t} \log(1 - \beta_s)\Big), \qquad
+    \tilde\beta_t = \beta_t \frac{1 - \bar\alpha_{t-1}}{1 - \bar\alpha_t}.
+
+References
+----------
+1. J. Ho, A. Jain, P. Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
+2. A. Nichol, P. Dhariwal, "Improved DDPM", ICML 2021 (respacing of the schedule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Schedule", "linear_schedule", "respace", "schedule_from_alpha_bar"]
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """A VP schedule; all arrays are float64, read-only, of shape ``(T + 1,)``, index = t.
+
+    Attributes
+    ----------
+    beta, alpha, alpha_bar, one_minus_alpha_bar, beta_tilde : (T + 1,) arrays
+        See the module docstring; entry 0 is t = 0.
+    timesteps : (T + 1,) int array
+        The time index of each step in the schedule this one was respaced from
+        (``timesteps[t] == t`` for a schedule built directly). Networks trained on
+        the parent schedule are evaluated at ``timesteps[t]``.
+    """
+
+    beta: np.ndarray
+    alpha: np.ndarray
+    alpha_bar: np.ndarray
+    one_minus_alpha_bar: np.ndarray
+    beta_tilde: np.ndarray
+    timesteps: np.ndarray
+
+    @property
+    def T(self) -> int:
+        """Number of diffusion steps."""
+        return self.beta.shape[0] - 1
+
+    def __repr__(self) -> str:
+        return (
+            f"Schedule(T={self.T}, beta=[{self.beta[1]:.3g}..{self.beta[-1]:.3g}], "
+            f"alpha_bar_T={self.alpha_bar[-1]:.3g})"
+        )
+
+
+def schedule_from_alpha_bar(log_alpha_bar, timesteps=None) -> Schedule:
+    """Build a :class:`Schedule` from ``log ᾱ_t`` for t = 0..T (``log ᾱ_0 = 0``).
+
+    Parameters
+    ----------
+    log_alpha_bar : (T + 1,) array
+        Strictly decreasing, starting at 0.
+    timesteps : (T + 1,) int array, optional
+        Parent time indices (default ``arange(T + 1)``).
+    """
+    lab = np.asarray(log_alpha_bar, dtype=np.float64)
+    if lab.ndim != 1 or lab.shape[0] < 2:
+        raise ValueError("log_alpha_bar: expected a 1-d array of length T + 1 >= 2")
+    if lab[0] != 0.0 or not np.all(np.diff(lab) < 0) or not np.all(np.isfinite(lab)):
+        raise ValueError("log_alpha_bar: expected finite values starting at 0, strictly decreasing")
+    T = lab.shape[0] - 1
+    if timesteps is None:
+        timesteps = np.arange(T + 1)
+    timesteps = np.asarray(timesteps, dtype=np.int64)
+    if timesteps.shape != lab.shape:
+        raise ValueError(f"timesteps: expected shape {lab.shape}, got {timesteps.shape}")
+    log_alpha = np.concatenate([[0.0], np.diff(lab)])
+    beta = 0.0 - np.expm1(log_alpha) + 0.0  # + 0.0 turns -0.0 into 0.0
+    alpha = np.exp(log_alpha)
+    alpha_bar = np.exp(lab)
+    omab = 0.0 - np.expm1(lab) + 0.0
+    beta_tilde = np.zeros_like(beta)
+    beta_tilde[1:] = beta[1:] * omab[:-1] / omab[1:]
+    arrays = dict(
+        beta=beta,
+        alpha=alpha,
+        alpha_bar=alpha_bar,
+        one_minus_alpha_bar=omab,
+        beta_tilde=beta_tilde,
+        timesteps=timesteps,
+    )
+    for a in arrays.values():
+        a.setflags(write=False)
+    return Schedule(**arrays)
+
+
+def linear_schedule(
+    T: int = 1000,
+    beta_start: float = 1e-4,
+    beta_end: float = 0.02,
+    *,
+    fixed_horizon: bool = False,
+) -> Schedule:
+    r"""DDPM's linear schedule :math:`\beta_t` from ``beta_start`` to ``beta_end``, t = 1..T.
+
+    Parameters
+    ----------
+    T : int
+        Number of steps, >= 1.
+    beta_start, beta_end : float
+        End points of the linear ramp, in (0, 1).
+    fixed_horizon : bool
+        Rescale β by 1000/T, i.e. discretise the same VP SDE with T steps. With
+        β fixed at 1e-4..0.02 and T != 1000 the chain is a different process (at
+        T = 10, ᾱ_T = 0.90) and converges only like T^(-1/2); the rescaled one has
+        a β -> 0 limit and converges like 1/T.
+
+    Examples
+    --------
+    >>> s = linear_schedule(1000)
+    >>> s.T, float(s.beta[1]), float(s.beta[1000])
+    (1000, 0.0001, 0.02)
+    >>> bool(s.one_minus_alpha_bar[1] == s.beta[1])
+    True
+    """
+    if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
+        raise ValueError(f"T: expected an integer >= 1, got {T!r}")
+    scale = 1000.0 / T if fixed_horizon else 1.0
+    b0, b1 = beta_start * scale, beta_end * scale
+    if not (0 < b0 < 1 and 0 < b1 < 1):
+        raise ValueError(
+            f"beta_start, beta_end: expected values in (0, 1) after scaling, got {b0!r}, {b1!r}"
+        )
+    beta = np.linspace(b0, b1, T, dtype=np.float64) if T > 1 else np.array([b0])
+    lab = np.concatenate([[0.0], np.cumsum(np.log1p(-beta))])
+    sched = schedule_from_alpha_bar(lab)
+    # Keep the exact β values (diff of the cumsum of log1p would round them).
+    object.__setattr__(sched, "beta", _readonly(np.concatenate([[0.0], beta])))
+    alpha = _readonly(1.0 - sched.beta)
+    object.__setattr__(sched, "alpha", alpha)
+    bt = np.zeros(T + 1)
+    bt[1:] = sched.beta[1:] * sched.one_minus_alpha_bar[:-1] / sched.one_minus_alpha_bar[1:]
+    object.__setattr__(sched, "beta_tilde", _readonly(bt))
+    return sched
+
+
+def respace(schedule: Schedule, steps: int) -> Schedule:
+    r"""Sub-sequence of ``steps`` evenly strided times of ``schedule``, with the correct α.
+
+    The kept times are ``round(linspace(0, T, steps + 1))``; the new step k keeps
+    :math:`\bar\alpha` of its parent time and has
+    :math:`\beta_k = 1 - \bar\alpha_{t_k}/\bar\alpha_{t_{k-1}}` (Nichol & Dhariwal 2021).
+    ``timesteps`` maps each new index to the parent time index.
+
+    Examples
+    --------
+    >>> s = respace(linear_schedule(1000), 10)
+    >>> s.T, int(s.timesteps[-1])
+    (10, 1000)
+    """
+    T = schedule.T
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= T:
+        raise ValueError(f"steps: expected an integer in [1, {T}], got {steps!r}")
+    keep = np.unique(np.round(np.linspace(0, T, steps + 1)).astype(np.int64))
+    lab = np.log(schedule.alpha_bar[keep])
+    lab[0] = 0.0
+    return schedule_from_alpha_bar(lab, timesteps=schedule.timesteps[keep])
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a

@@ -1,0 +1,1 @@
+"""theory: the paper's derivations as sympy code (imports sympy only)."""
