@@ -59,7 +59,7 @@ class Schedule:
         )
 
 
-def schedule_from_alpha_bar(log_alpha_bar, timesteps=None) -> Schedule:
+def schedule_from_alpha_bar(log_alpha_bar, timesteps=None, *, beta=None) -> Schedule:
     """Build a :class:`Schedule` from ``log ᾱ_t`` for t = 0..T (``log ᾱ_0 = 0``).
 
     Parameters
@@ -68,6 +68,9 @@ def schedule_from_alpha_bar(log_alpha_bar, timesteps=None) -> Schedule:
         Strictly decreasing, starting at 0.
     timesteps : (T + 1,) int array, optional
         Parent time indices (default ``arange(T + 1)``).
+    beta : (T + 1,) array, optional
+        The exact β_t when known (``beta[0] = 0``); default
+        :math:`1 - \bar\alpha_t/\bar\alpha_{t-1}` from ``log_alpha_bar``.
     """
     lab = np.asarray(log_alpha_bar, dtype=np.float64)
     if lab.ndim != 1 or lab.shape[0] < 2:
@@ -80,9 +83,13 @@ def schedule_from_alpha_bar(log_alpha_bar, timesteps=None) -> Schedule:
     timesteps = np.asarray(timesteps, dtype=np.int64)
     if timesteps.shape != lab.shape:
         raise ValueError(f"timesteps: expected shape {lab.shape}, got {timesteps.shape}")
-    log_alpha = np.concatenate([[0.0], np.diff(lab)])
-    beta = 0.0 - np.expm1(log_alpha) + 0.0  # + 0.0 turns -0.0 into 0.0
-    alpha = np.exp(log_alpha)
+    if beta is None:
+        beta = 0.0 - np.expm1(np.concatenate([[0.0], np.diff(lab)])) + 0.0  # -0.0 -> 0.0
+    else:
+        beta = np.array(beta, dtype=np.float64)
+        if beta.shape != lab.shape:
+            raise ValueError(f"beta: expected shape {lab.shape}, got {beta.shape}")
+    alpha = 1.0 - beta
     alpha_bar = np.exp(lab)
     omab = 0.0 - np.expm1(lab) + 0.0
     beta_tilde = np.zeros_like(beta)
@@ -139,15 +146,8 @@ def linear_schedule(
         )
     beta = np.linspace(b0, b1, T, dtype=np.float64) if T > 1 else np.array([b0])
     lab = np.concatenate([[0.0], np.cumsum(np.log1p(-beta))])
-    sched = schedule_from_alpha_bar(lab)
-    # Keep the exact β values (diff of the cumsum of log1p would round them).
-    object.__setattr__(sched, "beta", _readonly(np.concatenate([[0.0], beta])))
-    alpha = _readonly(1.0 - sched.beta)
-    object.__setattr__(sched, "alpha", alpha)
-    bt = np.zeros(T + 1)
-    bt[1:] = sched.beta[1:] * sched.one_minus_alpha_bar[:-1] / sched.one_minus_alpha_bar[1:]
-    object.__setattr__(sched, "beta_tilde", _readonly(bt))
-    return sched
+    # Pass the exact β values (a diff of the cumsum of log1p would round them).
+    return schedule_from_alpha_bar(lab, beta=np.concatenate([[0.0], beta]))
 
 
 def respace(schedule: Schedule, steps: int) -> Schedule:
@@ -171,8 +171,3 @@ def respace(schedule: Schedule, steps: int) -> Schedule:
     lab = np.log(schedule.alpha_bar[keep])
     lab[0] = 0.0
     return schedule_from_alpha_bar(lab, timesteps=schedule.timesteps[keep])
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
