@@ -1,0 +1,65 @@
+"""The one place numerics/ reaches the torch sampler: ``dp_curve --sampler torch``.
+
+Imported lazily by :mod:`numerics.dp_curve` only; torch and diffusion/ are imported inside
+the function, so importing numerics never imports torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sample_torch(
+    problem,
+    post,
+    schedule,
+    eta_all,
+    *,
+    guidance,
+    zeta,
+    dps_form,
+    variance,
+    start,
+    device,
+    seed,
+    progress,
+):
+    """Run ``diffusion.sampler.sample`` in float64 on the problem; returns an (N, d) numpy array.
+
+    Exact guidance uses the posterior mixture as the guidance (no network call); DPS runs over
+    the exact prior denoiser with a dense operator, the same step as
+    :func:`numerics.dp_curve.dps_score`.
+    """
+    import torch
+
+    from diffusion.guidance import DPSGuidance, ExactGuidance
+    from diffusion.operators import DenseOperator
+    from diffusion.priors import MixturePrior
+    from diffusion.sampler import sample
+
+    dev = torch.device(device)
+    prior = MixturePrior(problem.prior, schedule)
+    if guidance == "exact":
+        g = ExactGuidance(MixturePrior(post, schedule))
+        model = None
+    else:
+        g = DPSGuidance(
+            DenseOperator(problem.A), problem.y, float(zeta), form=dps_form, sigma_y=problem.sigma_y
+        )
+        model = prior
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    eta = torch.as_tensor(np.asarray(eta_all, dtype=np.float64), device=dev)
+    x0 = sample(
+        model,
+        (eta.shape[0], post.d),
+        schedule,
+        eta=eta,
+        guidance=g,
+        variance=variance,
+        start=start,
+        generator=gen,
+        progress=progress,
+        dtype=torch.float64,
+        device=dev,
+    )
+    return x0.detach().cpu().numpy()
