@@ -54,7 +54,7 @@ exclude_patterns = ["_build", "_generated", "figures/README.md", "dps_accuracy.m
 templates_path: list[str] = []
 
 # --- MyST
-myst_enable_extensions = ["dollarmath", "amsmath", "substitution", "colon_fence"]
+myst_enable_extensions = ["dollarmath", "amsmath", "substitution", "colon_fence", "attrs_block"]
 myst_dmath_double_inline = True
 myst_heading_anchors = 3
 myst_substitutions: dict[str, str] = {}  # filled from docs/figures/*/dp_curve.json
@@ -92,7 +92,8 @@ doctest_global_setup = "import numpy as np\n"
 # --- html
 html_theme = "alabaster"
 html_title = "dptraverse: the derivation reference"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {
     "description": "One diffusion model across the distortion-perception tradeoff"
 }

@@ -1,37 +1,52 @@
 """CLI reference generated from each command's own argparse parser at build time.
 
 Hook ``builder-inited``. :data:`CLIS` is the one place that lists the commands: add a
-``(command, "module:function")`` pair and the reference page gets a section with the
-``--help`` text of the parser that function builds. Writes ``_generated/cli/<name>.md``
-and ``_generated/cli/all.md`` (every command, in order).
+module run as ``python -m <module>`` and the reference page gets a section with its
+``--help`` text, from the module's ``build_parser()`` where it has one (in-process), else
+from running ``python -m <module> --help``. Writes ``_generated/cli/<name>.md`` and
+``_generated/cli/all.md`` (every command, in order).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import subprocess
+import sys
 
 from _util import GENERATED, MARKER, anchor, remove_stale, write_if_changed
 from sphinx.util import logging
 
 logger = logging.getLogger(__name__)
 
-#: (command as typed, "module:function returning an argparse.ArgumentParser")
+#: Modules with a command-line interface, in the order of the reference page.
 CLIS = [
-    ("python -m numerics.dp_curve", "numerics.dp_curve:build_parser"),
+    "numerics.dp_curve",
+    "theory",
 ]
 
 #: Fixed help width, so the page does not depend on the terminal that built it.
 WIDTH = 100
 
 
-def help_text(target: str) -> str:
-    modname, func = target.split(":")
-    parser = getattr(importlib.import_module(modname), func)()
+def help_text(module: str) -> tuple[str, str]:
+    """``(--help text, where it came from)`` for ``python -m <module>``."""
+    mod = importlib.import_module(module)
     old = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = str(WIDTH)
     try:
-        return parser.format_help()
+        if callable(getattr(mod, "build_parser", None)):
+            return mod.build_parser().format_help(), f"`{module}.build_parser()`"
+        proc = subprocess.run(
+            [sys.executable, "-m", module, "--help"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": str(WIDTH)},
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"exit status {proc.returncode}: {proc.stderr.strip()[-500:]}")
+        return proc.stdout, f"`python -m {module} --help`"
     finally:
         if old is None:
             del os.environ["COLUMNS"]
@@ -43,21 +58,21 @@ def generate(app) -> None:
     out = GENERATED / "cli"
     keep = set()
     sections = [MARKER, ""]
-    for command, target in CLIS:
+    for module in CLIS:
+        command = f"python -m {module}"
         try:
-            text = help_text(target)
+            text, source = help_text(module)
         except Exception as exc:  # noqa: BLE001 - reported as a build warning
             logger.warning(
-                "cli: %s (%s) --help failed: %s: %s",
+                "cli: %s --help failed: %s: %s",
                 command,
-                target,
                 type(exc).__name__,
                 exc,
                 type="dptraverse",
                 subtype="cli",
             )
             continue
-        name = anchor(command.replace("python -m ", ""))
+        name = anchor(module)
         body = "\n".join(
             [
                 MARKER,
@@ -65,7 +80,7 @@ def generate(app) -> None:
                 f"(cli-{name})=",
                 f"## `{command}`",
                 "",
-                f"Generated from `{target}()` when these pages were built.",
+                f"Generated from {source} when these pages were built.",
                 "",
                 "```text",
                 text.rstrip(),

@@ -62,7 +62,7 @@ def generate(app) -> None:
     lines = [
         MARKER,
         "",
-        "| preset | " + " | ".join(f"η = {e:g}" for e in etas) + " |",
+        "| preset (η →) | " + " | ".join(f"{e:g}" for e in etas) + " |",
         "|---|" + "---:|" * len(etas),
     ]
     for name, table in ZETA_PRESETS.items():

@@ -43,6 +43,17 @@ def _f(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}f}".replace("-", "−")
 
 
+_SUP = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _sd(x: float) -> str:
+    """A Monte-Carlo sd: three decimals, or two significant digits (``9.1·10⁻⁵``) below 0.001."""
+    if x == 0 or x >= 1e-3:
+        return _f(x, 3)
+    mant, exp = f"{x:.1e}".split("e")
+    return f"{mant}·10{str(int(exp)).translate(_SUP)}"
+
+
 def substitutions(name: str, r: dict) -> dict[str, str]:
     """The quotable numbers of one run, as strings.
 
@@ -77,7 +88,7 @@ def substitutions(name: str, r: dict) -> dict[str, str]:
             continue
         ratio, sd = run["mse"] / mmse, run["mse_sd"] / mmse
         s[f"eta{k}_ratio"] = _f(ratio, 3)
-        s[f"eta{k}_sd"] = _f(sd, 3)
+        s[f"eta{k}_sd"] = _sd(sd)
         s[f"eta{k}_w2"] = _f(run["w2"], 3)
         s[f"eta{k}_excess"] = _f(run["excess_mse"] / mmse, 3)
         s[f"eta{k}_offset"] = _f(run["mean_offset"], 3)
@@ -108,7 +119,7 @@ def table(name: str, r: dict, command: str | None) -> str:
     ]
     for run in r["runs"]:
         lines.append(
-            f"| {run['eta']:g} | {_f(run['mse'] / mmse)} | {_f(run['mse_sd'] / mmse)} "
+            f"| {run['eta']:g} | {_f(run['mse'] / mmse)} | {_sd(run['mse_sd'] / mmse)} "
             f"| {_f(run['w2'])} | {_f(run['D_at_w2'] / mmse)} | {_f(run['excess_mse'] / mmse)} "
             f"| {_f(run['mean_offset'])} |"
         )

@@ -8,7 +8,7 @@ function is run (in worker processes, one module each); each returned
   whose LaTeX is :meth:`Result.latex`, i.e. :func:`sympy.latex` of the derived expression,
   followed by what was shown, a link to the deriving function (API reference) and a link
   to the checking test (its source, on the :doc:`/checks` page), and PASS/FAIL;
-* a row of ``_generated/theory/checks.md`` (the table of all results plus the source of
+* an entry of ``_generated/theory/checks.md`` (the list of all results plus the source of
   every checking test);
 * ``_generated/theory/rest_<module>.md`` -- the module's results that no page includes by
   name, so every result is shown exactly once.
@@ -252,7 +252,8 @@ def fragment(r: dict) -> str:
     return (
         f"{MARKER}\n\n"
         f"$$\n{r['latex']}\n$$ ({r['name']})\n\n"
-        f"{{sup}}`{r['name']}` *{md_escape(r['shown'])}.* "
+        "{.provenance}\n"
+        f"`{r['name']}`: *{md_escape(r['shown'])}.* "
         f"Derived by {{py:obj}}`{r['derived_by']}`; "
         f"checked by {{ref}}`{node} <{test_label(r['tested_by'])}>` "
         f"(`{path}`): **{status}** when these pages were built.\n"
@@ -308,14 +309,14 @@ def write(records: list[dict], tests: dict[str, str | None], modules: list[str])
     for m, rs in by_module.items():
         if not rs:
             continue
-        lines += [f"## `{m}`", "", "| result | status | what was shown | derived by | test |"]
-        lines += ["|---|---|---|---|---|"]
+        lines += [f"## `{m}`", ""]
         for r in rs:
             _, node = _split_test(r["tested_by"])
+            status = "PASS" if r["passed"] else "**FAIL**"
             lines.append(
-                f"| {{eq}}`{r['name']}` `{r['name']}` | {'PASS' if r['passed'] else '**FAIL**'} "
-                f"| {md_escape(r['shown'])} | {{py:obj}}`~{r['derived_by']}` "
-                f"| {{ref}}`{node} <{test_label(r['tested_by'])}>` |"
+                f"- {{eq}}`{r['name']}` `{r['name']}`: {status}. {md_escape(r['shown'])}. "
+                f"Derived by {{py:obj}}`~{r['derived_by']}`; "
+                f"checked by {{ref}}`{node} <{test_label(r['tested_by'])}>`."
             )
         lines.append("")
     lines += ["## The checking tests", ""]
