@@ -93,7 +93,7 @@ def check(name: str, derived_by: str, test: str):
 
     ``derived_by`` is the dotted name of the deriving function (``theory.<module>.<fn>``); the
     checking test is ``tests/theory/test_<module>.py::<test>``. The decorated function carries
-    ``result_name`` and ``tested_by`` so that both are known without running it.
+    ``result_name``, ``derived_by`` and ``tested_by`` so that they are known without running it.
     """
     module = derived_by.split(".")[1]
     tested_by = f"tests/theory/test_{module}.py::{test}"
@@ -105,6 +105,7 @@ def check(name: str, derived_by: str, test: str):
             return Result(name, bool(passed), shown, equation, derived_by, tested_by)
 
         run.result_name = name
+        run.derived_by = derived_by
         run.tested_by = tested_by
         return run
 

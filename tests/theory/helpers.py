@@ -6,6 +6,7 @@ Only the tests import numpy/numerics; theory/ itself imports sympy alone.
 from __future__ import annotations
 
 import functools
+import importlib
 
 import numpy as np
 import sympy as sp
@@ -56,12 +57,14 @@ def run(check_fn):
 
 def assert_checks_point_to_tests(checks, test_module_globals, prefix):
     """Static (nothing is run): every check of a module has the module prefix, a unique name,
-    and names an existing test in this test file."""
+    an importable deriving function, and names an existing test in this test file."""
     names = [c.result_name for c in checks]
     assert len(set(names)) == len(names), "duplicate result names"
     this_file = f"tests/theory/{test_module_globals['__name__'].rsplit('.', 1)[-1]}.py"
     for c in checks:
         assert c.result_name.startswith(prefix), c.result_name
+        module, func_name = c.derived_by.rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), func_name, None)), c.derived_by
         path, func = c.tested_by.split("::")
         assert path == this_file, c.tested_by
         assert callable(test_module_globals.get(func)), f"{c.result_name}: no test {func}"
