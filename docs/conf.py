@@ -103,7 +103,7 @@ def _dps_accuracy(app) -> None:
     """Include docs/dps_accuracy.md (written by the sampler work) where it exists."""
     src = DOCS / "dps_accuracy.md"
     if src.exists():
-        body = "```{include} /dps_accuracy.md\n:heading-offset: 1\n```\n"
+        body = "```{include} /dps_accuracy.md\n:heading-offset: 2\n```\n"
     else:
         body = (
             ":::{note}\nThe measured DPS accuracy table (`docs/dps_accuracy.md`) is not in "
