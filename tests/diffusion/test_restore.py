@@ -1,0 +1,241 @@
+"""python -m diffusion.restore: operators as matrices, smoke run, resume, bad arguments, exact checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+import torch
+
+from diffusion.fit_gmm_prior import fit_patch_gmm, save_gmm
+from diffusion.images import patch_dataset
+from diffusion.restore import (
+    TASKS,
+    dp_bound,
+    exact_posterior,
+    frechet_pixels,
+    main,
+    orthonormal_directions,
+    sliced_perception,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_prior(tmp_path_factory):
+    """A quick K = 2 mixture of 8 x 8 fit-split patches (d = 64), 5 EM iterations."""
+    X = patch_dataset("fit", 400, size=8, seed=0)
+    w, mu, S, info = fit_patch_gmm(X, 2, max_iter=5, seed=0)
+    path = tmp_path_factory.mktemp("prior") / "tiny.npz"
+    save_gmm(path, w, mu, S, command="test fixture", meta=info)
+    return str(path)
+
+
+def _args(prior, out, *extra):
+    return [
+        "--task", "sr2", "--prior", "gmm", "--weights", prior, "--out", str(out),
+        "--n-images", "2", "--samples-per-image", "3", "--steps", "50", "--eta", "0,0.5,1",
+        "--ref-samples", "32", "--pool-size", "64", "--no-progress", "--threads", "1", *extra,
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------- operators
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_operator_as_matrix_equals_torch_operator(task, rng):
+    op = TASKS[task].make((1, 16, 16))
+    M = op.as_matrix().numpy()
+    x = rng.normal(size=(5, 1, 16, 16))
+    got = op.A(torch.from_numpy(x)).reshape(5, -1).numpy()
+    np.testing.assert_allclose(got, x.reshape(5, -1) @ M.T, rtol=1e-12, atol=1e-12)
+
+
+def test_operator_matrices_against_independent_routes(rng):
+    x = rng.normal(size=(16, 16))
+    # deblur: scipy's "mirror" extension (d c b | a b c d) with the normalised 9 x 9 Gaussian.
+    g = np.exp(-0.5 * (np.arange(-4, 5) / 1.5) ** 2)
+    k = np.outer(g, g) / np.outer(g, g).sum()
+    M = TASKS["deblur"].make((1, 16, 16)).as_matrix().numpy()
+    np.testing.assert_allclose(
+        M @ x.ravel(), ndi.correlate(x, k, mode="mirror").ravel(), atol=1e-12
+    )
+    # SR: block means.
+    for f in (2, 4):
+        M = TASKS[f"sr{f}"].make((1, 16, 16)).as_matrix().numpy()
+        ref = x.reshape(16 // f, f, 16 // f, f).mean(axis=(1, 3))
+        np.testing.assert_allclose(M @ x.ravel(), ref.ravel(), atol=1e-12)
+    # inpainting: the central 8 x 8 box is zeroed, the rest kept.
+    M = TASKS["inpaint"].make((1, 16, 16)).as_matrix().numpy()
+    ref = x.copy()
+    ref[4:12, 4:12] = 0.0
+    np.testing.assert_allclose(M @ x.ravel(), ref.ravel(), atol=0)
+
+
+def test_exact_posterior_equals_numerics_gmm_posterior(rng):
+    from numerics.gmm import GaussianMixture
+    from tests.strategies import random_spd
+
+    K, d = 4, 16
+    gm = GaussianMixture(
+        rng.dirichlet(np.ones(K)),
+        rng.normal(size=(K, d)),
+        np.stack([random_spd(rng, d, cond=1e3, scale=0.3) for _ in range(K)]),
+    )
+    A = TASKS["sr2"].make((1, 4, 4)).as_matrix().numpy()
+    y = A @ gm.sample(1, rng)[0] + 0.05 * rng.normal(size=A.shape[0])
+    ref = gm.posterior(A, 0.05, y)
+    got, dropped = exact_posterior(gm, A, 0.05, y, floor=0.0)
+    assert dropped == 0.0
+    np.testing.assert_allclose(got.weights, ref.weights, rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(got.means, ref.means, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(got.covs, ref.covs, rtol=1e-10, atol=1e-12)
+    # Pruning drops the light components, reports their mass and renormalises the rest.
+    keep = ref.weights >= 0.2
+    pruned, dropped = exact_posterior(gm, A, 0.05, y, floor=0.2)
+    assert pruned.K == keep.sum()
+    assert dropped == pytest.approx(ref.weights[~keep].sum(), abs=1e-12)
+    np.testing.assert_allclose(pruned.weights, ref.weights[keep] / ref.weights[keep].sum())
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_sliced_perception_translation_and_shrinkage(rng):
+    d = 6
+    th = orthonormal_directions(d, 2, 0)
+    np.testing.assert_allclose(th @ th.T / (2 * d), np.eye(d) / d, atol=1e-12)
+    X = rng.normal(size=(40, d))
+    v = rng.normal(size=d)
+    assert sliced_perception(X, X + v, th) == pytest.approx(np.linalg.norm(v), rel=1e-10)
+    # Shrinking a sample set toward its centre by c moves every projected quantile
+    # by (1 - c) of its distance: P = (1 - c) * P(point mass, set) exactly (same n).
+    m = X.mean(axis=0)
+    for c in (0.0, 0.3, 1.0):
+        P = sliced_perception(m + c * (X - m), X, th)
+        assert P == pytest.approx((1 - c) * np.sqrt(np.sum((X - m) ** 2) / 40), rel=1e-9)
+
+
+def test_dp_bound_and_frechet():
+    assert dp_bound(2.0, 0.0) == pytest.approx(4.0)
+    assert dp_bound(2.0, 10.0) == pytest.approx(2.0)
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(8, 20)), rng.normal(size=(50, 20))  # n < d: singular fits
+    fd = frechet_pixels(X, Y)
+    assert np.isfinite(fd) and fd > 0
+    A = rng.normal(size=(300, 3))
+    ref = (
+        np.sum((A.mean(0) - (2 * A).mean(0)) ** 2)
+        + np.trace(np.cov(A.T)) * (1 + 4 - 2 * 2)  # S_Y = 4 S_X: tr S + 4 tr S - 2 * 2 tr S
+    )
+    assert frechet_pixels(A, 2 * A) == pytest.approx(ref, rel=1e-9)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_smoke_run_two_images_fifty_steps(tiny_prior, tmp_path):
+    out = tmp_path / "run"
+    assert main(_args(tiny_prior, out)) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["status"] == "complete"
+    rows = res["curves"]["exact"]["per_eta"]
+    assert [r["eta"] for r in rows] == [0.0, 0.5, 1.0]
+    for r in rows:
+        for key in ("mse", "psnr", "ssim", "mmse", "mse_post", "perception", "dp_bound",
+                    "excess", "fd", "sw2", "ratio", "ratio_sd", "pred_ratio"):  # fmt: skip
+            assert np.isfinite(r[key]), key
+        # mse_post = tr S + mean ||x - m||^2 >= MMSE; the DP bound lies between MMSE and 2 MMSE.
+        assert r["mse_post"] >= r["mmse"]
+        assert r["mmse"] <= r["dp_bound"] <= 2 * r["mmse"] + 1e-12
+    for name in ("grid_exact.png", "dp_curve.png", "records/00000.json", "records/00001.json"):
+        assert (out / name).exists(), name
+    assert len(res["oracle"]) == 11
+
+
+def test_resume_equals_uninterrupted(tiny_prior, tmp_path):
+    full, part = tmp_path / "full", tmp_path / "part"
+    extra = ("--n-images", "3", "--task", "inpaint")
+    assert main(_args(tiny_prior, full, *extra)) == 0
+    assert main(_args(tiny_prior, part, *extra)) == 0
+    # Simulate an interruption after image 0: drop later records and the final outputs.
+    for f in ("records/00001.json", "records/00002.json", "results.json", "timing.json"):
+        (part / f).unlink()
+    assert main(_args(tiny_prior, part, *extra, "--resume")) == 0
+    assert (part / "results.json").read_text() == (full / "results.json").read_text()
+    ran = [u["images"] for u in json.loads((part / "timing.json").read_text())["units"]]
+    assert ran == [[1], [2]]  # image 0 was not recomputed
+    # Without --resume an existing run is refused; with other settings, too.
+    assert main(_args(tiny_prior, part, *extra)) == 2
+    assert main(_args(tiny_prior, part, *extra, "--seed", "1", "--resume")) == 2
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (("--task", "denoise"), "--task"),
+        (("--eta", "0,1.5"), "--eta"),
+        (("--eta", "-0.1"), "--eta"),
+        (("--sigma-y", "0"), "--sigma-y"),
+        (("--sigma-y", "-0.1"), "--sigma-y"),
+        (("--task", "sr4", "--patch-size", "18"), "not divisible by the SR factor 4"),
+        (("--guidance", "dps", "--variance", "exact"), "--variance exact"),
+        (("--guidance", "dps", "--zeta", "nonsense"), "--zeta"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tiny_prior, tmp_path, capsys, extra, needle):
+    assert main(_args(tiny_prior, tmp_path / "bad", *extra)) == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("restore: error:") and needle in lines[0]
+    assert not (tmp_path / "bad" / "results.json").exists()
+
+
+def test_cli_exit_status_is_2(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "diffusion.restore", "--task", "nope", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_dps_divergence_stops_with_the_step_named(tiny_prior, tmp_path, capsys):
+    out = tmp_path / "dps"
+    args = _args(tiny_prior, out, "--guidance", "dps", "--zeta", "1e6", "--max-abs", "10")
+    assert main(args) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "reverse step k=" in err[0]
+    res = json.loads((out / "results.json").read_text())
+    assert res["status"] == "diverged" and "curves" not in res
+    assert not list((out / "records").glob("*.json"))  # no (NaN) records written
+
+
+# --------------------------------------------------------------------------- exact checks
+
+
+@pytest.mark.slow
+def test_exact_variance_eta1_is_twice_the_mmse(tiny_prior, tmp_path):
+    """(a) --variance exact: MSE(η=1)/MMSE within 4 sd of 2 (n = 4 images x 64 samples)."""
+    out = tmp_path / "ex"
+    args = _args(tiny_prior, out, "--variance", "exact", "--eta", "1", "--steps", "1000",
+                 "--n-images", "4", "--samples-per-image", "64", "--dtype", "float64")  # fmt: skip
+    assert main(args) == 0
+    r = json.loads((out / "results.json").read_text())["curves"]["exact"]["per_eta"][0]
+    assert abs(r["ratio"] - 2.0) <= 4 * r["ratio_sd"], r
+
+
+@pytest.mark.slow
+def test_beta_tilde_matches_the_gaussian_chain_prediction(tiny_prior, tmp_path):
+    """(b) beta_tilde: measured MSE(η)/MMSE within 4 sd of eta_chain_moments' prediction."""
+    out = tmp_path / "bt"
+    args = _args(tiny_prior, out, "--variance", "beta_tilde", "--eta", "0.5,1", "--steps", "1000",
+                 "--n-images", "4", "--samples-per-image", "64", "--dtype", "float64")  # fmt: skip
+    assert main(args) == 0
+    for r in json.loads((out / "results.json").read_text())["curves"]["exact"]["per_eta"]:
+        assert abs(r["ratio"] - r["pred_ratio"]) <= 4 * r["ratio_sd"] + 1e-3, r
