@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 #: Modules with a command-line interface, in the order of the reference page.
 CLIS = [
     "numerics.dp_curve",
+    "diffusion.restore",
+    "diffusion.fit_gmm_prior",
     "theory",
 ]
 
