@@ -246,8 +246,8 @@ class DPSGuidance(Guidance):
         ``[N, *operator.out_shape]`` with N = 1 or N = batch size (one y per sample).
     zeta : float, callable, table or preset name
         Step size ζ(η) (see :func:`zeta_function`).
-    form : {"likelihood", "reference"}
-        ``"likelihood"``: :math:`\delta = -\zeta\nabla_{x_t}\|y - A\hat x_0\|^2/(2\sigma_y^2)`
+    form : {"reference", "likelihood"}
+        Default ``"reference"`` (the DPS code's form, stable at small σ_y). ``"likelihood"``: :math:`\delta = -\zeta\nabla_{x_t}\|y - A\hat x_0\|^2/(2\sigma_y^2)`
         (needs ``sigma_y``). ``"reference"``: :math:`\delta = -\zeta\nabla_{x_t}\|y - A\hat
         x_0\|` (the DPS code's normalised step; ``sigma_y`` is not used).
     sigma_y : float > 0, optional
@@ -269,7 +269,7 @@ class DPSGuidance(Guidance):
     FORMS = ("likelihood", "reference")
 
     def __init__(
-        self, operator, y, zeta, *, form: str = "likelihood", sigma_y=None, scale_by_beta=False
+        self, operator, y, zeta, *, form: str = "reference", sigma_y=None, scale_by_beta=False
     ):
         for attr in ("A", "in_shape", "out_shape"):
             if not hasattr(operator, attr):

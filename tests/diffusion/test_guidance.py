@@ -90,9 +90,11 @@ def test_dps_scale_by_beta_and_per_sample_y(rng):
     x = torch.tensor(rng.normal(size=(2, 3)))
     st, t = TS.step(900), torch.full((2,), 900)
     eta = torch.zeros(2, dtype=torch.float64)
-    plain = DPSGuidance(DenseOperator(A), ys, 1.0, sigma_y=0.2)
-    scaled = DPSGuidance(DenseOperator(A), ys, 1.0, sigma_y=0.2, scale_by_beta=True)
-    single = DPSGuidance(DenseOperator(A), ys[1], 1.0, sigma_y=0.2)
+    plain = DPSGuidance(DenseOperator(A), ys, 1.0, form="likelihood", sigma_y=0.2)
+    scaled = DPSGuidance(
+        DenseOperator(A), ys, 1.0, form="likelihood", sigma_y=0.2, scale_by_beta=True
+    )
+    single = DPSGuidance(DenseOperator(A), ys[1], 1.0, form="likelihood", sigma_y=0.2)
     for g in (plain, scaled, single):
         g.prepare(x, eta)
     d_plain = plain(x, st, t, prior)[1]
@@ -109,7 +111,7 @@ def test_dps_bad_input():
     with pytest.raises(ValueError, match="NaN"):
         DPSGuidance(op, torch.tensor([0.0, float("nan"), 0.0]), 1.0, sigma_y=0.1)
     with pytest.raises(ValueError, match="sigma_y"):
-        DPSGuidance(op, torch.zeros(3), 1.0)  # likelihood form needs sigma_y
+        DPSGuidance(op, torch.zeros(3), 1.0, form="likelihood")  # needs sigma_y
     with pytest.raises(ValueError, match="sigma_y"):
         DPSGuidance(op, torch.zeros(3), 1.0, sigma_y=0.0)
     with pytest.raises(ValueError, match="form"):

@@ -93,7 +93,7 @@ def test_per_sample_generators_equal_single_sample_runs(exact):
 def test_float32_matches_float64(exact, variance, device):
     """Same x_T and seed (noise is drawn in float64 and cast): the float32 end point is within
     5 sqrt(T) eps32 max(1, |x|) of the float64 one (rounding accumulating as a random walk
-    over T = 1000 contracting steps; measured ~1.5e-6, i.e. about 25x below the tolerance)."""
+    over T = 1000 contracting steps; measured 6.3e-6 / 3.8e-6, 2.9e-5 allowed)."""
     x_T = _x_T(256).to(device)
     kw = dict(guidance=exact, eta=torch.linspace(0, 1, 256), variance=variance)
     x64 = sample(None, x_T, SCHED, generator=gen(3, device), **kw)
@@ -150,11 +150,46 @@ def test_dps_divergence_is_detected_with_the_step(device):
     """DPS in the likelihood form at sigma_y = 0.01 with zeta = 1 blows up; the error names
     the step and the guidance, and no NaN is returned."""
     prior = GaussianPrior([0.0, 0.0], np.eye(2), SCHED)
-    g = DPSGuidance(Identity(2), torch.tensor([0.5, -0.5]), 1.0, sigma_y=0.01)
+    g = DPSGuidance(Identity(2), torch.tensor([0.5, -0.5]), 1.0, form="likelihood", sigma_y=0.01)
     with pytest.raises(DivergenceError, match=r"reverse step k=\d+ \(model time t=\d+\)") as err:
         sample(prior, (4, 2), SCHED, eta=1.0, guidance=g, generator=gen(0, device), device=device)
     assert 1 <= err.value.k <= SCHED.T and err.value.n_bad >= 1
     assert "DPSGuidance(form='likelihood'" in str(err.value)
+
+
+@pytest.mark.parametrize("form, zeta", [("reference", 0.1), ("likelihood", 0.01)])
+def test_dps_step_equals_numpy_dps(form, zeta, rng):
+    """One DPS step through autograd equals numerics.dp_curve.dps_score (exact Jacobian from
+    the prior's Hessian, float64 numpy): (x + beta s_dps)/sqrt(alpha) at random x and t."""
+    from diffusion.schedule import TorchSchedule
+    from numerics.dp_curve import dps_score
+
+    g = DPSGuidance(Identity(2), torch.tensor(Y_BIMODAL), zeta, form=form, sigma_y=0.5)
+    score = dps_score(paper_gmm(), A2, 0.5, Y_BIMODAL, SCHED, zeta=zeta, form=form)
+    x = rng.normal(size=(16, 2))
+    xt = torch.tensor(x)
+    g.prepare(xt, torch.zeros(16, dtype=torch.float64))
+    for k in (1, 10, 300, 999):
+        st = TorchSchedule(SCHED).step(k)
+        x0, delta = g(xt, st, torch.full((16,), k), paper_prior())
+        mean = (st.c0 * x0 + st.cx * xt + delta).numpy()
+        ref = (x + SCHED.beta[k] * score(x, k)) / np.sqrt(SCHED.alpha[k])
+        np.testing.assert_allclose(mean, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_dps_likelihood_eta0_chain_equals_numpy_chain():
+    """The whole deterministic (eta = 0) DPS chain, likelihood form (smooth in x), equals
+    numerics.chain.eta_chain over dps_score from the same x_T. (The reference form's step
+    has a fixed length as r -> 0, so its chains are too sensitive near y for such a check.)"""
+    from numerics.dp_curve import dps_score
+
+    sched = respace(SCHED, 100)
+    g = DPSGuidance(Identity(2), torch.tensor(Y_BIMODAL), 0.01, form="likelihood", sigma_y=0.5)
+    x_T = _x_T(32)
+    got = sample(paper_prior(), x_T, SCHED, eta=0.0, guidance=g, steps=100, generator=gen(0))
+    score = dps_score(paper_gmm(), A2, 0.5, Y_BIMODAL, sched, zeta=0.01, form="likelihood")
+    ref = eta_chain(score, x_T.numpy(), sched, 0.0, rng=np.random.default_rng(0))
+    np.testing.assert_allclose(got.numpy(), ref, rtol=0, atol=1e-9)
 
 
 def test_dps_runs_end_to_end_on_the_mixture(device):

@@ -25,7 +25,7 @@ from diffusion.guidance import ExactGuidance
 from diffusion.sampler import sample
 from numerics.gaussian import eta_chain_moments, linear_gaussian_posterior
 from numerics.metrics import metric_floor, w2_empirical
-from numerics.schedule import respace
+from numerics.schedule import linear_schedule, respace
 from tests.diffusion._helpers import (  # noqa: F401
     SCHED,
     Y_BIMODAL,
@@ -42,7 +42,7 @@ ETAS = (0.0, 0.3, 1.0)
 FLOOR = 1e-10
 
 
-def _gaussian_posterior_problem():
+def _gaussian_posterior_problem(schedule=SCHED):
     """d = 3, prior N(mu, P), A (2 x 3), sigma_y = 0.05: two posterior directions of variance
     ~1e-3 (comparable to beta_1 = 1e-4 .. beta_20) and one of the prior's scale."""
     from diffusion.priors import GaussianPrior
@@ -52,7 +52,7 @@ def _gaussian_posterior_problem():
     mu = 0.5 * rng.normal(size=3)
     A = rng.normal(size=(2, 3))
     y = A @ rng.multivariate_normal(mu, P) + 0.05 * rng.normal(size=2)
-    prior = GaussianPrior(mu, P, SCHED)
+    prior = GaussianPrior(mu, P, schedule)
     m, S = linear_gaussian_posterior(mu, P, A, 0.05, y)
     return prior, A, y, m, S
 
@@ -88,7 +88,7 @@ def _assert_moments(x, mean, cov, label):
 
 
 def _check_gaussian(schedule, n, variance, start, device, steps=None):
-    prior, A, y, m, S = _gaussian_posterior_problem()
+    prior, A, y, m, S = _gaussian_posterior_problem(schedule)
     g = ExactGuidance.from_prior(prior, A, 0.05, y)
     blocks = _run_blocks(
         g, schedule, n, variance=variance, start=start, seed=11, device=device, steps=steps
@@ -100,8 +100,9 @@ def _check_gaussian(schedule, n, variance, start, device, steps=None):
         r, sd = mse_ratio(x, m, np.trace(S))
         r_pred = 1 + (np.trace(cov) + np.sum((mean - m) ** 2)) / np.trace(S)
         assert abs(r - r_pred) <= 4 * sd + FLOOR, (variance, start, eta, r, r_pred, sd)
-        if variance == "exact" and eta == 1.0:
-            assert abs(r - 2.0) <= 4 * sd, (start, r, sd)  # Theorem 2: MSE(1) = 2 MMSE
+        # Theorems 1-2: MSE(1) = 2 MMSE from the exact start; from N(0, I) up to O(alpha_bar_T)
+        if variance == "exact" and eta == 1.0 and (start == "exact" or sched.alpha_bar[-1] < 1e-3):
+            assert abs(r - 2.0) <= 4 * sd, (start, r, sd)
 
 
 @pytest.mark.parametrize("variance", ["beta", "beta_tilde", "exact"])
@@ -110,6 +111,16 @@ def test_gaussian_moments_respaced(variance, start, device):
     """Quick version: the 1000-step schedule respaced to 100 steps, n = 4000 per eta
     (the prediction uses the same respaced schedule)."""
     _check_gaussian(SCHED, 4000, variance, start, device, steps=100)
+
+
+@pytest.mark.parametrize("variance", ["beta", "beta_tilde", "exact"])
+@pytest.mark.parametrize("start", ["standard", "exact"])
+def test_gaussian_moments_short_chain(variance, start, device):
+    """T = 50 steps of the fixed-horizon schedule (beta up to 0.4, alpha_bar_T = 4e-5) and
+    T = 10 of the plain one (alpha_bar_T = 0.90, so the start matters): every step's
+    covariance and the start's scaling by eta show in the end point. n = 20000 per eta."""
+    for sched in (linear_schedule(50, fixed_horizon=True), linear_schedule(10)):
+        _check_gaussian(sched, 20_000, variance, start, device)
 
 
 @pytest.mark.slow
@@ -181,17 +192,22 @@ def _gmm_run(y, n, variance, device, seed=31):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variance", ["exact", "beta_tilde"])
-def test_gmm_exact_guidance_unimodal(variance, device):
-    """The paper's mixture, y where one component dominates (weight 0.9996): MSE(1)/MMSE within
-    4 sd of 2 (n = 20000, T = 1000) and W2 to exact posterior samples <= 1.3 x the floor
-    (n = 2000, exact W2 by POT; floor = mean over 5 pairs of exact sets)."""
-    x, post = _gmm_run(Y_UNIMODAL, 20_000, variance, device)
+def test_gmm_exact_guidance_unimodal(device, capsys):
+    """The paper's mixture, y where one component dominates (weight 0.9996), exact variance:
+    MSE(1)/MMSE within 4 sd of 2 (n = 20000, T = 1000) and W2 to exact posterior samples
+    <= 1.3 x the floor (n = 2000, exact W2 by POT; floor = mean over 5 pairs of exact sets).
+    (With beta_tilde the ratio is not 2 but the Gaussian prediction for the dominant
+    component's covariance, 1.978 -- 3 sd from 2 at this n; see docs/dps_accuracy.md.)"""
+    x, post = _gmm_run(Y_UNIMODAL, 20_000, "exact", device)
     r, sd = mse_ratio(x, post.mean(), post.mmse())
-    assert abs(r - 2) <= 4 * sd, (r, sd)
     rng = np.random.default_rng(5)
     w2 = w2_empirical(x[:2000], post.sample(2000, rng))
     floor = metric_floor(w2_empirical, post.sample, 2000, rng)
+    with capsys.disabled():
+        print(
+            f"\nnear-Gaussian y: MSE(1)/MMSE = {r:.4f} +- {sd:.4f}; W2 = {w2:.4f}, floor {floor:.4f}"
+        )
+    assert abs(r - 2) <= 4 * sd, (r, sd)
     assert w2 <= 1.3 * floor, (w2, floor)
 
 
