@@ -1,0 +1,149 @@
+r"""Seeded, standardised 2-D data sets of the paper's Section IV-A: pinwheel, S-curve, moons.
+
+Each generator draws i.i.d. points from a fixed law and standardises them **per coordinate**
+with constants of that law (mean and sd of a 100 000-point draw with seed 0, computed once
+and cached), so that train, validation and test sets of any seed share one standardisation:
+
+.. math::
+
+    x = (u - \bar u) / s_u, \qquad u \sim \text{raw law}.
+
+* ``pinwheel``: the 5-arm generator of Johnson et al. (2016): a point
+  :math:`(1 + \sigma_r \epsilon_1, \sigma_\theta \epsilon_2)` is rotated by
+  :math:`\theta = 2\pi k/5 + \rho\, e^{1 + \sigma_r\epsilon_1}` for a uniform arm k
+  (radial sd :math:`\sigma_r = 0.3`, tangential sd :math:`\sigma_\theta = 0.05`, rate
+  :math:`\rho = 0.25`): the rotation grows with the radius.
+* ``scurve``: ``sklearn.datasets.make_s_curve`` (noise 0.05), projected to 2-D as its x and
+  z coordinates (the S seen from the side).
+* ``moons``: ``sklearn.datasets.make_moons`` (noise 0.05).
+
+The settings of every data set, including the standardisation constants, are part of
+:func:`data_settings`, whose hash keys cached networks.
+
+References
+----------
+1. M. J. Johnson, D. Duvenaud, A. Wiltschko, S. R. Datta, R. P. Adams, "Composing graphical
+   models with neural networks for structured representations and fast inference",
+   NeurIPS 2016 (pinwheel).
+2. F. Pedregosa et al., "Scikit-learn: Machine Learning in Python", JMLR 12 (2011)
+   (``make_s_curve``, ``make_moons``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+
+import numpy as np
+
+__all__ = ["DATASETS", "data_settings", "make_data", "raw_data", "settings_hash"]
+
+#: Parameters of each raw generator (before standardisation).
+DATASETS: dict[str, dict] = {
+    "pinwheel": dict(num_arms=5, radial_std=0.3, tangential_std=0.05, rate=0.25),
+    "scurve": dict(noise=0.05, coords=[0, 2]),
+    "moons": dict(noise=0.05),
+}
+
+_STANDARDISE_N = 100_000
+_STANDARDISE_SEED = 0
+
+
+def _check_name(name: str) -> str:
+    if name not in DATASETS:
+        raise ValueError(f"name: expected one of {sorted(DATASETS)}, got {name!r}")
+    return name
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n: expected an integer >= 1, got {n!r}")
+    return int(n)
+
+
+def _pinwheel(n: int, rng: np.random.Generator, p: dict) -> np.ndarray:
+    arm = rng.integers(p["num_arms"], size=n)
+    feat = rng.standard_normal((n, 2)) * np.array([p["radial_std"], p["tangential_std"]])
+    feat[:, 0] += 1.0
+    ang = 2.0 * np.pi * arm / p["num_arms"] + p["rate"] * np.exp(feat[:, 0])
+    c, s = np.cos(ang), np.sin(ang)
+    # Row vector times [[c, -s], [s, c]] (Johnson et al.'s einsum 'ti,tij->tj').
+    return np.column_stack([feat[:, 0] * c + feat[:, 1] * s, -feat[:, 0] * s + feat[:, 1] * c])
+
+
+def raw_data(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` i.i.d. points of data set ``name`` before standardisation, an (n, 2) float64 array.
+
+    Parameters
+    ----------
+    name : {"pinwheel", "scurve", "moons"}
+    n : int >= 1
+    rng : numpy.random.Generator
+        The only source of randomness (scikit-learn generators get an integer seed drawn
+        from it).
+    """
+    _check_name(name)
+    n = _check_n(n)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+    p = DATASETS[name]
+    if name == "pinwheel":
+        return _pinwheel(n, rng, p)
+    from sklearn.datasets import make_moons, make_s_curve
+
+    seed = int(rng.integers(2**31 - 1))
+    if name == "scurve":
+        X, _ = make_s_curve(n, noise=p["noise"], random_state=seed)
+        return np.ascontiguousarray(X[:, p["coords"]], dtype=np.float64)
+    X, _ = make_moons(n, noise=p["noise"], random_state=seed)
+    return np.asarray(X, dtype=np.float64)
+
+
+@functools.cache
+def _standardisation(name: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    ref = raw_data(name, _STANDARDISE_N, np.random.default_rng(_STANDARDISE_SEED))
+    return tuple(ref.mean(0).tolist()), tuple(ref.std(0).tolist())
+
+
+def make_data(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` i.i.d. standardised points of data set ``name``, an (n, 2) float64 array.
+
+    Examples
+    --------
+    >>> x = make_data("moons", 5, np.random.default_rng(0))
+    >>> x.shape, x.dtype
+    ((5, 2), dtype('float64'))
+    >>> bool(np.array_equal(x, make_data("moons", 5, np.random.default_rng(0))))
+    True
+    """
+    mean, sd = _standardisation(_check_name(name))
+    return (raw_data(name, n, rng) - np.array(mean)) / np.array(sd)
+
+
+def data_settings(name: str) -> dict:
+    """Everything that defines the law of ``make_data(name, ...)``, as a JSON-able dict."""
+    mean, sd = _standardisation(_check_name(name))
+    return dict(
+        name=name,
+        params=DATASETS[name],
+        standardise=dict(
+            how="per-coordinate (u - mean) / sd of a reference draw",
+            n=_STANDARDISE_N,
+            seed=_STANDARDISE_SEED,
+            mean=[round(v, 12) for v in mean],
+            sd=[round(v, 12) for v in sd],
+        ),
+    )
+
+
+def settings_hash(obj) -> str:
+    """First 16 hex digits of the SHA-256 of ``obj`` as canonical JSON (sorted keys).
+
+    Examples
+    --------
+    >>> settings_hash({"b": 1, "a": [1.0, 2]}) == settings_hash({"a": [1.0, 2], "b": 1})
+    True
+    """
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
