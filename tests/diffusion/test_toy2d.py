@@ -1,0 +1,395 @@
+"""diffusion.toy2d: data, DSM training, PSCGAN averaging, the pipeline against numerics.dp_curve,
+the oracle posterior, resumable storage and the CLI's errors. Tiny and seeded (< 60 s in all)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from diffusion import toy2d
+from diffusion.priors import MixturePrior
+from diffusion.toy2d import dp_point, load_config, main, oracle_posterior, sweep_ours
+from diffusion.toy2d_data import DATASETS, make_data
+from diffusion.toy2d_models import (
+    Critic,
+    Generator,
+    ScoreMLP,
+    _alpha_tables,
+    count_parameters,
+    pscgan_estimate,
+    train_pscgan,
+    train_score,
+)
+from numerics.dp_curve import DEFAULT_PROBLEM, load_problem, run
+from numerics.metrics import metric_floor, w2_empirical
+from numerics.schedule import linear_schedule
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+# --------------------------------------------------------------------------- data
+@pytest.mark.parametrize("name", sorted(DATASETS))
+def test_data_seeded_and_standardised(name):
+    """Same seed, same points; n = 20000 points have mean 0 and sd 1 per coordinate within
+    4 standard errors (se of the mean 1/sqrt(n); of the sd about 1/sqrt(2n) for light tails,
+    taken as sqrt(kurtosis excess + 2)/(2 sqrt(n)) from the sample)."""
+    a = make_data(name, 20000, np.random.default_rng(1))
+    b = make_data(name, 20000, np.random.default_rng(1))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, make_data(name, 20000, np.random.default_rng(2)))
+    n = a.shape[0]
+    assert np.all(np.abs(a.mean(0)) < 4 / math.sqrt(n))
+    m4 = np.mean((a - a.mean(0)) ** 4, axis=0) / a.var(0) ** 2
+    se_sd = np.sqrt(m4 - 1) / (2 * math.sqrt(n))
+    assert np.all(np.abs(a.std(0) - 1) < 4 * se_sd)
+
+
+def test_data_bad_arguments():
+    with pytest.raises(ValueError, match="name"):
+        make_data("spiral", 10, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="n:"):
+        make_data("moons", 0, np.random.default_rng(0))
+
+
+def test_parameter_counts_match_the_paper():
+    """Score net: exactly the paper's 26 498; PSCGAN within 0.5 % of 25 682 / 25 025."""
+    assert count_parameters(ScoreMLP()) == 26498
+    assert abs(count_parameters(Generator()) / 25682 - 1) < 0.005
+    assert abs(count_parameters(Critic()) / 25025 - 1) < 0.005
+
+
+# --------------------------------------------------------------------------- DSM training
+def test_dsm_training_reduces_the_loss():
+    """100 Adam steps (batch 128) on 2000 pinwheel points lower the DSM loss on a fixed held-out batch of
+    4096 (x0, t, eps) triples by more than 4 standard errors of the paired difference."""
+    sched = linear_schedule(1000)
+    X = make_data("pinwheel", 2000, np.random.default_rng(0))
+    g = torch.Generator().manual_seed(1)
+    x0 = torch.as_tensor(make_data("pinwheel", 4096, np.random.default_rng(9)), dtype=torch.float32)
+    t = torch.randint(1, 1001, (4096,), generator=g)
+    eps = torch.randn(4096, 2, generator=g)
+
+    torch.manual_seed(0)
+    net0 = ScoreMLP()
+    net = copy.deepcopy(net0)
+    trained, log = train_score(
+        X, sched, steps=100, batch=128, ema=None, seed=0, net=net, log_every=25
+    )
+
+    def losses(m):
+        sab, somab = _alpha_tables(sched)
+        xt = sab[t, None] * x0 + somab[t, None] * eps
+        with torch.no_grad():
+            return ((m(xt, t) - eps) ** 2).sum(-1).double().numpy()
+
+    before, after = losses(net0), losses(trained)
+    diff = before - after
+    se = diff.std(ddof=1) / math.sqrt(diff.size)
+    assert diff.mean() > 4 * se, (before.mean(), after.mean(), se)
+    assert len(log["loss"]) == 4 and all(np.isfinite(log["loss"]))
+
+
+def test_train_score_is_seeded():
+    sched = linear_schedule(1000)
+    X = make_data("moons", 500, np.random.default_rng(0))
+    a, _ = train_score(X, sched, steps=20, batch=32, seed=3)
+    b, _ = train_score(X, sched, steps=20, batch=32, seed=3)
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+# --------------------------------------------------------------------------- PSCGAN
+def test_pscgan_averaging_reduces_mse_in_expectation():
+    """For any generator, E||x - mean of N samples||^2 = A + B/N with A = E||x - mu(y)||^2 and
+    B = E tr Cov_z g(y, z): decreasing in N. The generator is a seeded initialisation whose
+    latent block is scaled up (x6 per layer) so that B is large (about 0.45; a freshly
+    initialised or briefly trained one barely uses z). A and B are estimated from 512 latent
+    draws per y, independently of the N-sample estimates; the measured MSE(N) for
+    N = 1, 2, 4, 8, 16 on n = 1500 pairs matches A + B/N within 4 standard errors, and
+    MSE(1) > MSE(4) and MSE(2) > MSE(16) by more than 4 standard errors of the differences
+    (the N-sample estimates use independent latents, so the differences are weakly paired)."""
+    torch.manual_seed(0)
+    g = Generator().eval().requires_grad_(False)
+    with torch.no_grad():
+        for layer in g.z_encoder.layers:
+            layer.weight.mul_(6.0)
+    rng = np.random.default_rng(4)
+    n = 1500
+    x = make_data("pinwheel", n, rng)
+    y = x + 0.5 * rng.standard_normal(x.shape)
+    big = (
+        torch.stack(
+            [
+                pscgan_estimate(g, y, n_avg=1, generator=torch.Generator().manual_seed(100 + k))
+                for k in range(512)
+            ]
+        )
+        .double()
+        .numpy()
+    )
+    mu = big.mean(0)
+    B_i = big.var(0, ddof=1).sum(1)
+    A_i = np.sum((x - mu) ** 2, axis=1)
+    assert B_i.mean() > 0
+    errs = {}
+    for N in (1, 2, 4, 8, 16):
+        xh = (
+            pscgan_estimate(g, y, n_avg=N, generator=torch.Generator().manual_seed(N))
+            .double()
+            .numpy()
+        )
+        errs[N] = np.sum((xh - x) ** 2, axis=1)
+        pred = A_i.mean() + B_i.mean() / N
+        se = errs[N].std(ddof=1) / math.sqrt(n)
+        assert abs(errs[N].mean() - pred) < 4 * se, (N, errs[N].mean(), pred, se)
+    for a, b in ((1, 4), (2, 16)):
+        d = errs[a] - errs[b]
+        assert d.mean() > 4 * d.std(ddof=1) / math.sqrt(n), (a, b)
+
+
+def test_pscgan_sigma_z_zero_is_deterministic():
+    X = make_data("moons", 500, np.random.default_rng(0))
+    g, _, _ = train_pscgan(X, 0.5, steps=2, batch=16, n_critic=1)
+    y = X[:10]
+    a = pscgan_estimate(g, y, sigma_z=0.0, generator=torch.Generator().manual_seed(0))
+    b = pscgan_estimate(g, y, sigma_z=0.0, n_avg=3, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="n_avg"):
+        pscgan_estimate(g, y, n_avg=0)
+
+
+# --------------------------------------------------------------------------- pipeline vs ground truth
+def test_exact_gmm_score_gives_the_dp_points_of_numerics_dp_curve():
+    """The pipeline with the network replaced by the exact GMM prior (MixturePrior) reproduces
+    numerics.dp_curve's DPS points (numpy chain, Hessian-based DPS gradient, no autograd).
+
+    Problem: dp_curve's default 2-component mixture, y = (0, 0), sigma_y = 0.5; T = 200,
+    zeta = 0.01 (likelihood form), n = 400 per eta, eta in {0, 0.5, 1}. Our MSE is to paired
+    truths x_i ~ p(x | y); dp_curve's is the exact conditional MSE. Tolerances: 4 sd of the
+    difference; the W2 sd is taken from the spread of W2 between exact posterior sets of the
+    same n (metric_floor), times sqrt(2) for two independent estimates."""
+    problem = load_problem(DEFAULT_PROBLEM)
+    post = problem.posterior()
+    T, n, zeta, etas = 200, 400, 0.01, [0.0, 0.5, 1.0]
+    ref = run(
+        problem,
+        etas=etas,
+        n=n,
+        steps=T,
+        guidance="dps",
+        zeta=zeta,
+        dps_form="likelihood",
+        seed=11,
+        floor_repeats=2,
+        shrink_factors=[1.0],
+        trajectories=False,
+    )
+    sched = linear_schedule(T)
+    stub = MixturePrior(problem.prior, sched)
+    rng = np.random.default_rng(12)
+    x = post.sample(n, rng)
+    y = np.tile(problem.y, (n, 1))
+    rx = post.sample(n, rng)
+    xs = sweep_ours(
+        stub,
+        y,
+        problem.sigma_y,
+        etas,
+        zeta,
+        sched,
+        generator=torch.Generator().manual_seed(13),
+        dtype=torch.float64,
+    )
+    _, w2_sd = metric_floor(w2_empirical, post.sample, n, rng, repeats=6, return_sd=True)
+    for r, xh in zip(ref["runs"], xs, strict=True):
+        p = dp_point(xh, x, y, rx, y)
+        assert abs(p["mse"] - r["mse"]) < 4 * math.hypot(p["mse_se"], r["mse_sd"]), (r["eta"], p, r)
+        assert abs(p["w2_marginal"] - r["w2"]) < 4 * math.sqrt(2) * w2_sd, (r["eta"], p, r)
+        assert p["w2_joint"] == pytest.approx(p["w2_marginal"], abs=1e-9)  # same y everywhere
+    mses = [r["mse"] for r in ref["runs"]]
+    assert mses[0] < mses[2]  # the eta sweep does something at these settings
+
+
+def test_oracle_posterior_matches_the_exact_gmm_posterior():
+    """Importance weights over M = 50000 prior draws give E[x|y] and tr Cov[x|y] of the exact
+    mixture posterior within 4 MC sd (sd from the effective sample size), and draws whose
+    mean matches within 4 sd over 500 draws."""
+    problem = load_problem(DEFAULT_PROBLEM)
+    gm = problem.prior
+    rng = np.random.default_rng(5)
+    prior_x = gm.sample(50_000, rng)
+    ys = np.array([[0.0, 0.0], [1.0, 1.2], [-0.5, -1.5]])
+    mean, _, trc, ess = oracle_posterior(prior_x, ys, 0.5, rng)
+    for y, m, t, e in zip(ys, mean, trc, ess, strict=True):
+        post = gm.posterior(np.eye(2), 0.5, y)
+        sd = math.sqrt(post.mmse() / e)
+        assert np.linalg.norm(m - post.mean()) < 4 * sd
+        assert abs(t - post.mmse()) < 4 * post.mmse() * math.sqrt(2 / e) + 4 * sd**2
+    y0 = np.zeros((500, 2))
+    _, draws, _, _ = oracle_posterior(prior_x, y0, 0.5, rng)
+    post = gm.posterior(np.eye(2), 0.5, [0.0, 0.0])
+    assert np.linalg.norm(draws.mean(0) - post.mean()) < 4 * math.sqrt(post.mmse() / 500)
+
+
+# --------------------------------------------------------------------------- CLI, storage
+def _tiny_config(tmp_path):
+    cfg = json.loads(toy2d.CONFIG_PATH.read_text())
+    cfg["sigma_y_other"] = [0.25]
+    cfg["quick"] = {
+        "sampling_steps": 10,
+        "zeta_grid": [0.002, 0.003],
+        "zeta_ablation_factors": [2.0],
+        "pscgan": {"steps": 3, "batch": 32, "n_critic": 1, "n_avg": [1, 4], "sigma_z": [0.0, 1.0]},
+        "score_training": {"steps": 20, "batch": 64, "warmup": 5},
+        "sizes": {
+            "n_train": 500,
+            "n_test": 40,
+            "n_val": 20,
+            "n_quality": 40,
+            "floor_repeats": 2,
+            "n_oracle": 500,
+        },
+    }
+    p = tmp_path / "tiny.json"
+    p.write_text(json.dumps(cfg))
+    return p
+
+
+def test_interrupted_run_resumes_to_the_same_json(tmp_path, monkeypatch, capsys):
+    cfg = _tiny_config(tmp_path)
+    base = ["--dataset", "pinwheel", "--quick", "--config", str(cfg), "--no-progress"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main([*base, "--out", str(a), "--no-figures"]) == 0
+    assert (a / "toy2d_timing.json").exists()
+
+    calls = []
+
+    def interrupt(name):
+        calls.append(name)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(toy2d, "_on_unit_saved", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        main([*base, "--out", str(b), "--no-figures"])
+    assert not (b / "toy2d.json").exists()
+    monkeypatch.setattr(toy2d, "_on_unit_saved", lambda name: None)
+    capsys.readouterr()
+    assert main([*base, "--out", str(b), "--no-figures"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(": loaded") >= 4, out  # both networks and the finished units were reused
+    ja = json.loads((a / "toy2d.json").read_text())
+    jb = json.loads((b / "toy2d.json").read_text())
+    assert ja == jb
+    pts = ja["datasets"]["pinwheel"]["results"]["0.5"]["ours"]["points"]
+    assert [p["eta"] for p in pts] == [round(0.1 * i, 1) for i in range(11)]
+    assert set(pts[0]) >= {"mse", "mse_se", "w2_joint", "w2_marginal", "kl_joint", "kl_marginal"}
+    assert "_timing" not in json.dumps(ja)
+
+
+@pytest.mark.slow
+def test_figures_are_written(tmp_path):
+    """The figures of a tiny run (slow: matplotlib layout takes 10-50 s on a loaded 2-core box)."""
+    cfg = _tiny_config(tmp_path)
+    assert (
+        main(
+            [
+                "--dataset",
+                "pinwheel",
+                "--quick",
+                "--config",
+                str(cfg),
+                "--no-progress",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
+    for f in (
+        "pinwheel_dp.png",
+        "pinwheel_zeta_ablation.png",
+        "pinwheel_reconstructions_s0.5.png",
+        "pinwheel_reconstructions_s0.25.png",
+    ):
+        assert (tmp_path / f).stat().st_size > 10_000, f
+
+
+def test_changed_settings_are_recomputed_not_reused(tmp_path, capsys):
+    cfg = _tiny_config(tmp_path)
+    base = [
+        "--dataset",
+        "moons",
+        "--quick",
+        "--config",
+        str(cfg),
+        "--no-progress",
+        "--no-figures",
+        "--out",
+        str(tmp_path / "o"),
+    ]
+    assert main(base) == 0
+    capsys.readouterr()
+    assert main([*base, "--seed", "1"]) == 0
+    assert ": loaded" not in capsys.readouterr().out
+
+
+def test_validate_only_reports_the_selected_zeta(tmp_path, capsys):
+    cfg = _tiny_config(tmp_path)
+    argv = ["--dataset", "scurve", "--quick", "--config", str(cfg), "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "o"), "--validate-only"]) == 0
+    out = capsys.readouterr().out
+    assert "selected zeta = 0.00" in out and "W2 joint" in out
+    assert not (tmp_path / "o" / "toy2d.json").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--dataset", "spiral"],
+        ["--dataset", "moons", "--seed", "-1"],
+        ["--dataset", "moons", "--seed", "x"],
+        ["--dataset", "moons", "--threads", "0"],
+        ["--dataset", "moons", "--config", "/nonexistent/toy2d.json"],
+    ],
+)
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_and_bad_config_fields_exit_2(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", "moons", "--out", str(f)])
+    assert exc.value.code == 2
+    cfg = json.loads(toy2d.CONFIG_PATH.read_text())
+    cfg["zeta"]["moons"] = -1
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(cfg))
+    with pytest.raises(SystemExit) as exc:
+        main(["--dataset", "moons", "--config", str(p)])
+    assert exc.value.code == 2
+    assert "zeta.moons" in capsys.readouterr().err
+
+
+def test_shipped_config_is_valid():
+    full, quick = load_config(), load_config(quick=True)
+    assert full["sampling_steps"] == 1000 and full["schedule"]["T"] == 1000
+    assert quick["sizes"]["n_test"] < full["sizes"]["n_test"]
+    assert set(full["zeta"]) == set(DATASETS)
