@@ -186,6 +186,7 @@ def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
         fontsize=10,
     )
     fig.tight_layout(pad=0.1)
+    fig.subplots_adjust(top=1.0 - 0.4 / (0.42 * rows + 0.5))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
