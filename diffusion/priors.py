@@ -49,7 +49,7 @@ from numerics.gmm import GaussianMixture
 
 from .models import Denoiser, check_time
 
-__all__ = ["GaussianPrior", "MixturePrior", "PAPER_GMM"]
+__all__ = ["GMMImagePrior", "GaussianPrior", "MixturePrior", "PAPER_GMM"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -361,3 +361,13 @@ class GaussianPrior(MixturePrior):
         A = _matrix_of(A, self.d)
         m, S = linear_gaussian_posterior(self.loc, self.cov, A, sigma_y, _vector_of(y))
         return GaussianPrior(m, S, self.schedule)
+
+
+def __getattr__(name: str):
+    # GMMImagePrior lives in diffusion.priors_image (it subclasses MixturePrior, so importing
+    # it here eagerly would be circular); ``diffusion.priors.GMMImagePrior`` is its public name.
+    if name == "GMMImagePrior":
+        from .priors_image import GMMImagePrior
+
+        return GMMImagePrior
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -405,6 +405,15 @@ def _exact_noise(H: torch.Tensor, z: torch.Tensor, st) -> torch.Tensor:
     return (root @ z.reshape(B, D, 1)).reshape(z.shape)
 
 
+def _divergence_hint(guidance) -> str:
+    """What to try next: a smaller step, and the normalised form if not already in use."""
+    if guidance is None:
+        return ". The model's own reverse chain is unstable (check its schedule and output)."
+    if getattr(guidance, "form", None) == "likelihood":
+        return ". Reduce the guidance step (zeta) or use DPSGuidance(form='reference')."
+    return ". Reduce the guidance step (zeta)."
+
+
 def _check_divergence(x: torch.Tensor, st, max_abs, guidance) -> None:
     amax = x.abs().amax()
     limit = math.inf if max_abs is None else float(max_abs)
@@ -417,7 +426,7 @@ def _check_divergence(x: torch.Tensor, st, max_abs, guidance) -> None:
         f"sampler diverged at reverse step k={st.k} (model time t={st.t_model}): {what} in "
         f"{n_bad} of {x.shape[0]} samples (max |x| = {float(amax):.3g})"
         + (f"; guidance: {guidance!r}" if guidance is not None else "")
-        + ". Reduce the guidance step (zeta) or use DPSGuidance(form='reference').",
+        + _divergence_hint(guidance),
         k=st.k,
         t_model=st.t_model,
         n_bad=n_bad,

@@ -194,3 +194,12 @@ def test_shipped_weights_file():
         covs = f["covs"][:4].astype(np.float64)
     assert meta["fit_images"] == list(FIT_IMAGES)
     assert np.linalg.eigvalsh(covs).min() > 0.9e-4  # the floor survives float32 storage
+
+
+def test_gmm_image_prior_public_name_in_diffusion_priors():
+    """The issue's contract name ``diffusion.priors.GMMImagePrior`` is the same class."""
+    import diffusion.priors
+
+    assert diffusion.priors.GMMImagePrior is GMMImagePrior
+    with pytest.raises(AttributeError):
+        diffusion.priors.NoSuchPrior  # noqa: B018
