@@ -49,7 +49,7 @@ from numerics.gmm import GaussianMixture
 
 from .models import Denoiser, check_time
 
-__all__ = ["GMMImagePrior", "GaussianPrior", "MixturePrior", "PAPER_GMM"]
+__all__ = ["GaussianPrior", "MixturePrior", "PAPER_GMM"]  # and GMMImagePrior, lazily (end)
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
