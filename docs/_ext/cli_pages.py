@@ -24,6 +24,8 @@ CLIS = [
     "numerics.dp_curve",
     "diffusion.restore",
     "diffusion.fit_gmm_prior",
+    "diffusion.report_images",
+    "diffusion.toy2d",
     "theory",
 ]
 

@@ -272,3 +272,26 @@ def test_bad_states_models_and_laws(gp, exact):
         sample(None, (4, 3), SCHED, eta=0.5, guidance=exact)
     with pytest.raises(ValueError, match="model: expected a denoiser"):
         sample(None, (4, 2), SCHED, eta=0.5, guidance=dps)
+
+
+@pytest.mark.parametrize("variance", ["beta", "beta_tilde"])
+def test_fixed_horizon_chain_variance_matches_eta_chain_moments(variance):
+    """Fixed-horizon T = 250 (β_1 = 4e-4, β_T = 0.08), posterior variances 5e-4 … 1: the
+    per-direction variance of the η = 1 chain equals numerics.gaussian.eta_chain_moments.
+
+    n = 20000 samples: a Gaussian variance estimate has relative sd sqrt(2/n) = 0.01; the
+    tolerance is 4 sd. (The predicted ratios to the posterior variance are 0.44-1.70 here,
+    so a rule or schedule mix-up would be off by far more.)"""
+    from numerics.gaussian import eta_chain_moments
+
+    lam = np.array([5e-4, 1e-3, 1e-2, 1.0])
+    sched = linear_schedule(250, fixed_horizon=True)
+    post = GaussianPrior(np.zeros(4), np.diag(lam), sched)
+    n = 20000
+    x = sample(post, (n, 4), sched, eta=1.0, guidance=ExactGuidance(post), variance=variance,
+               generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # fmt: skip
+    _, C = eta_chain_moments(
+        np.zeros(4), np.diag(lam), 1.0, sched, start="standard", variance=variance
+    )
+    ratio = x.numpy().var(axis=0) / np.diag(C)
+    assert np.all(np.abs(ratio - 1.0) <= 4 * math.sqrt(2.0 / n)), ratio

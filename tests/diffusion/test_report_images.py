@@ -1,0 +1,52 @@
+"""docs/images.md quotes its tables exactly as ``python -m diffusion.report_images`` prints them.
+
+The runs' results.json are committed under docs/figures/images/runs/, so a page edited by hand,
+or a run re-made without updating the page, fails here.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from diffusion.report_images import main, tables
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNS = ROOT / "docs" / "figures" / "images" / "runs"
+PAGE = ROOT / "docs" / "images.md"
+
+
+@pytest.fixture(scope="module")
+def tabs():
+    return tables(RUNS)
+
+
+def test_every_committed_run_is_found(tabs):
+    for name, lines in tabs.items():
+        assert not any("(missing)" in line for line in lines), name
+
+
+@pytest.mark.parametrize(
+    "name", ["exact_variance", "beta_tilde", "beta", "unimodal", "convergence_128", "zeta", "dps",
+             "perception", "dataset", "distortion"],
+)  # fmt: skip
+def test_page_quotes_the_table(tabs, name):
+    page = PAGE.read_text()
+    for line in tabs[name][2:]:  # data rows (the header separator style may differ)
+        assert line in page, f"{name}: row not on the page: {line}"
+
+
+def test_exact_variance_rows_meet_the_issue_bar(tabs):
+    """(a): MSE(η=1)/MMSE within 4 sd of 2 for every task and σ_y, read from the runs."""
+    for line in tabs["exact_variance"][2:]:
+        z = float(line.split("|")[-2])
+        assert abs(z) <= 4.0, line
+
+
+def test_cli_prints_tables_and_rejects_unknown(capsys, tmp_path):
+    assert main([str(RUNS), "--only", "zeta"]) == 0
+    assert "| deblur |" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main([str(RUNS), "--only", "nope"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "absent")])
