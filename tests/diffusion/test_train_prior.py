@@ -165,9 +165,12 @@ def test_bad_out_folder_exits_2(tmp_path, capsys):
 def test_three_minute_digits_run_loss_falls(digits, tmp_path):
     """The shipped configuration (1.06 M parameters) for 3 minutes: the loss falls.
 
-    The first logged window (iterations 1-25) is near the initial loss ~1; the last is what
-    the network has learnt. Both are means over 25 iterations of batch 64, so their Monte-Carlo
-    sd (per-iteration sd ~0.1 from the random t) is ~0.02: the factor-2 margin is > 10 sd.
+    The first logged window (iterations 1-25, learning rate still warming up) is near the
+    initial loss; the last is what the network has learnt. The shipped run's 100-iteration
+    means went 0.225 (1-100, pulled up by its first iterations), 0.050 (101-200) and 0.034
+    (401-500), so after the >= 100 iterations that 3 minutes give even on the loaded 2-core
+    machine (~1.4 it/s), a factor-2 drop has a wide margin. Seeded and deterministic except
+    for where the wall-clock budget stops the run.
     """
     data, _, meta = digits
     res = train(data, tmp_path, minutes=3.0, seed=0, log_every=25, progress=False, data_meta=meta)
