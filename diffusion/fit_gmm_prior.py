@@ -164,11 +164,20 @@ def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
 
     gm, meta = load_gmm(weights)
     s = int(round(gm.d**0.5))
-    panels = [
-        ("prior samples", gm.sample(n, np.random.default_rng(seed))),
-        ("real patches, fit images", patch_dataset("fit", n, size=s, seed=seed + 1)),
-        ("real patches, test images", patch_dataset("test", n, size=s, seed=seed + 1)),
-    ]
+    if meta.get("data") == "digits16":
+        from .digits import digits16
+
+        panels = [
+            ("prior samples", gm.sample(n, np.random.default_rng(seed))),
+            ("real digits, train split", digits16("train")[0][:n]),
+            ("real digits, test split", digits16("test")[0][:n]),
+        ]
+    else:
+        panels = [
+            ("prior samples", gm.sample(n, np.random.default_rng(seed))),
+            ("real patches, fit images", patch_dataset("fit", n, size=s, seed=seed + 1)),
+            ("real patches, test images", patch_dataset("test", n, size=s, seed=seed + 1)),
+        ]
     cols = 8
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, 3 * cols + 2, figsize=(0.42 * (3 * cols + 2), 0.42 * rows + 0.5))
@@ -182,7 +191,7 @@ def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
             )
         axes[0, p * (cols + 1) + cols // 2].set_title(title, fontsize=9)
     fig.suptitle(
-        f"GMM prior (K={gm.K}, {s}x{s}, {meta.get('n_iter', '?')} EM iterations) vs real patches",
+        f"GMM prior (K={gm.K}, {s}x{s}, {meta.get('n_iter', '?')} EM iterations) vs real data",
         fontsize=10,
     )
     fig.tight_layout(pad=0.1)
@@ -198,6 +207,12 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m diffusion.fit_gmm_prior",
         description="Fit the Gaussian-mixture prior of grayscale image patches (fit split only).",
+    )
+    p.add_argument(
+        "--data",
+        choices=("patches", "digits16"),
+        default="patches",
+        help="patches of the fit photographs (default) or the digits16 train split",
     )
     p.add_argument("--n-patches", type=int, default=50000, help="patches from the fit images")
     p.add_argument("--components", type=int, default=32, help="mixture components K")
@@ -228,11 +243,17 @@ def main(argv=None) -> int:
     if args.figure is not None:
         print(f"wrote {samples_figure(args.out, args.figure, seed=args.seed)}")
         return 0
-    X = patch_dataset(
-        "fit", args.n_patches, size=args.patch_size, seed=args.seed, min_std=args.min_std
-    )
+    if args.data == "digits16":
+        from .digits import digits16
+
+        X = digits16("train")[0]  # all 1258 training digits; --n-patches does not apply
+        args.patch_size = 16
+    else:
+        X = patch_dataset(
+            "fit", args.n_patches, size=args.patch_size, seed=args.seed, min_std=args.min_std
+        )
     print(
-        f"fitting K={args.components} on {X.shape[0]} patches of {args.patch_size}x{args.patch_size}",
+        f"fitting K={args.components} on {X.shape[0]} {args.data} of {args.patch_size}x{args.patch_size}",
         flush=True,
     )
     import sklearn
@@ -246,7 +267,8 @@ def main(argv=None) -> int:
         max_iter=args.max_iter,
         tol=args.tol,
         seed=args.seed,
-        fit_images=list(FIT_IMAGES),
+        data=args.data,
+        fit_images=list(FIT_IMAGES) if args.data == "patches" else "digits16 train split",
         sklearn=sklearn.__version__,
     )
 

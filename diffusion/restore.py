@@ -130,7 +130,7 @@ class Task:
     name : str
     description : str
         The settings, as stated in the docs.
-    make : callable ``(in_shape) -> LinearOperator``
+    make : callable ``(in_shape, data="patches") -> LinearOperator``
     factor : int
         Side lengths must be divisible by it (SR factor; 1 otherwise).
     """
@@ -141,14 +141,16 @@ class Task:
     factor: int = 1
 
 
-def _deblur(shape):
+def _deblur(shape, data: str = "patches"):
     from .operators import GaussianBlur
 
+    if data == "digits":  # strokes ~2 px wide: the PSCGAN baseline's operator
+        return GaussianBlur(5, 1.0, shape, boundary="reflect")
     return GaussianBlur(9, 1.5, shape, boundary="reflect")
 
 
 def _sr(factor):
-    def make(shape):
+    def make(shape, data: str = "patches"):
         from .operators import AveragePoolSR
 
         return AveragePoolSR(factor, shape)
@@ -156,7 +158,7 @@ def _sr(factor):
     return make
 
 
-def _inpaint(shape):
+def _inpaint(shape, data: str = "patches"):
     from .operators import Inpainting, box_mask
 
     _, H, W = shape
@@ -165,7 +167,11 @@ def _inpaint(shape):
 
 #: The tasks (the paper's 61 x 61 / std 3.0 blur and x8 SR at 256 px, scaled to 16 px).
 TASKS: dict[str, Task] = {
-    "deblur": Task("deblur", "Gaussian blur, 9 x 9 kernel, std 1.5 px, reflect boundary", _deblur),
+    "deblur": Task(
+        "deblur",
+        "Gaussian blur, 9 x 9 kernel, std 1.5 px (digits: 5 x 5, std 1.0 px), reflect boundary",
+        _deblur,
+    ),
     "sr2": Task("sr2", "super-resolution x2 (2 x 2 average pooling)", _sr(2), 2),
     "sr4": Task("sr4", "super-resolution x4 (4 x 4 average pooling)", _sr(4), 4),
     "inpaint": Task(
@@ -174,6 +180,109 @@ TASKS: dict[str, Task] = {
         _inpaint,
     ),
 }
+
+
+# --------------------------------------------------------------------------- baselines
+
+#: Baselines run on the same images, measurements and metrics (``--baselines``):
+#: name -> what its points are.
+BASELINES: dict[str, str] = {
+    "diffpir": "DiffPIR (diffusion.diffpir) over the same denoiser, one point per --diffpir-zeta",
+    "pscgan": "PSCGAN (diffusion.pscgan_images, digits deblurring, trained at sigma_y 0.05): "
+    "averages of N = 1 ... 64 samples (sigma_z = 1) and latent scales sigma_z = 0 ... 0.75 (N = 1)",
+}
+PSCGAN_POINTS = tuple((n, 1.0) for n in (1, 2, 4, 8, 16, 32, 64)) + tuple(
+    (1, sz) for sz in (0.0, 0.25, 0.5, 0.75)
+)
+
+
+def _baseline_points(args) -> list[tuple[str, str, dict]]:
+    """(baseline, key, parameters) of every baseline point of the run."""
+    pts = []
+    for b in args.baseline_list:
+        if b == "diffpir":
+            for z in args.diffpir_zetas:
+                pts.append(("diffpir", f"zeta{z:g}", dict(zeta=z, lam=args.diffpir_lambda)))
+        elif b == "pscgan":
+            for n, sz in PSCGAN_POINTS:
+                pts.append(("pscgan", f"n{n}_sz{sz:g}", dict(n_avg=n, sigma_z=sz)))
+    return pts
+
+
+def _run_baselines(args, prior, op, out: Path, bar=None) -> None:
+    """Restore every image with every baseline point; ``baselines/<name>_<key>.npy`` [N, M, d].
+
+    Each point is written when done and skipped when present (``--resume``). Generators are
+    seeded by (seed, 99, point index), so a point's output does not depend on the others.
+    """
+    from .diffpir import diffpir
+    from .sampler import DivergenceError
+
+    N, M = args.n_images, args.samples_per_image
+    bdir = out / "baselines"
+    bdir.mkdir(exist_ok=True)
+    dtype = torch.float32 if args.dtype == "float32" else torch.float64
+    ys = torch.stack(
+        [
+            torch.from_numpy(np.load(out / "samples" / f"{i:05d}_y.npy").astype(np.float64))
+            for i in range(N)
+        ]
+    ).reshape(N, *op.out_shape)
+    ys = ys.repeat_interleave(M, dim=0).to(dtype=dtype, device=args.device)
+    gan = None
+    for k, (name, key, prm) in enumerate(_baseline_points(args)):
+        path = bdir / f"{name}_{key}.npy"
+        if path.exists():
+            continue
+        gen = torch.Generator(device=args.device).manual_seed(_seed(args.seed, 99, k))
+        if name == "diffpir":
+            try:
+                x = diffpir(
+                    prior, ys, op, args.sigma_y, steps=args.diffpir_steps, zeta=prm["zeta"],
+                    lam=prm["lam"], generator=gen, max_abs=args.max_abs,
+                )  # fmt: skip
+            except DivergenceError as exc:
+                raise DivergedError(f"DiffPIR (zeta={prm['zeta']:g}) diverged: {exc}") from exc
+        else:
+            from .pscgan_images import load_pscgan, pscgan_restore
+
+            gan = gan or load_pscgan(device=args.device)
+            x = pscgan_restore(
+                gan, ys.float(), n_avg=prm["n_avg"], sigma_z=prm["sigma_z"], generator=gen
+            )
+        arr = x.detach().reshape(N, M, -1).cpu().double().numpy()
+        if not np.isfinite(arr).all():
+            raise DivergedError(f"{name} {key}: non-finite output")
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, arr.astype(np.float32))
+        os.replace(tmp, path)
+        if bar is not None:
+            bar.set_postfix_str(f"{name} {key}")
+
+
+def _baseline_metrics(args, clean, sources, theta, pool, out: Path) -> dict:
+    """Distortion and dataset-level perception of every baseline point (like the η-curves)."""
+    data = PRIORS[args.prior].data
+    N, M = args.n_images, args.samples_per_image
+    res: dict[str, list] = {}
+    for name, key, prm in _baseline_points(args):
+        X = np.load(out / "baselines" / f"{name}_{key}.npy").astype(np.float64)  # [N, M, d]
+        err = np.sum((X - clean[:, None, :]) ** 2, axis=2)
+        ps = [_psnr_ssim(X[i], clean[i]) for i in range(N)]
+        R = X.reshape(N * M, -1)
+        row = dict(
+            key=key,
+            **prm,
+            mse=float(err.mean()),
+            mse_se_images=float(err.mean(axis=1).std(ddof=1) / math.sqrt(N)) if N > 1 else 0.0,
+            psnr=float(np.mean([p.mean() for p, _ in ps])),
+            ssim=float(np.mean([q.mean() for _, q in ps])),
+            fd=frechet_pixels(R, pool),
+            sw2=sliced_perception(R, pool, theta),
+            **_digit_metrics(data, R, np.repeat(sources, M), pool, ""),
+        )
+        res.setdefault(name, []).append(row)
+    return res
 
 
 # --------------------------------------------------------------------------- priors
@@ -192,12 +301,23 @@ class PriorEntry:
         posterior is exact.
     exact : bool
     help : str
+    data : {"patches", "digits"}
+        The clean images it restores: photograph patches (:mod:`diffusion.images`, split by
+        source image) or handwritten digits (:mod:`diffusion.digits`; ``--split fit`` is
+        their validation split).
+    default_weights : str, optional
+        ``--weights`` when not given.
     """
 
     name: str
     load: Callable
     exact: bool
     help: str
+    data: str = "patches"
+    default_weights: str | None = None
+
+
+_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def _load_gmm_prior(args, schedule):
@@ -209,29 +329,79 @@ def _load_gmm_prior(args, schedule):
         raise UsageError(f"--weights: {exc}") from exc
 
 
-#: Prior registry; the next issue adds network priors with :func:`register_prior`.
+def _load_unet(args, schedule):
+    """A ``UNet2DModel`` checkpoint (:mod:`diffusion.unet_prior`), x̂₀ clipped to [-1, 1]."""
+    from .unet_prior import load_unet_prior
+
+    dtype = torch.float32 if args.dtype == "float32" else torch.float64
+    try:
+        model = load_unet_prior(args.weights, device=args.device, dtype=dtype, clip=(-1.0, 1.0))
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(f"--prior {args.prior}: {exc}") from exc
+    C, H, W = model.image_shape
+    if C != 1 or H != W:
+        raise UsageError(
+            f"--prior {args.prior}: the network takes {C} x {H} x {W} images; the data shipped "
+            "here are square grayscale images (1 channel)"
+        )
+    base = getattr(model.schedule, "schedule", model.schedule)
+    if not np.allclose(base.alpha_bar, schedule.alpha_bar, rtol=1e-9, atol=0.0):
+        raise UsageError(
+            f"--prior {args.prior}: the network's training schedule is not the paper's "
+            "linear schedule (T = 1000, beta 1e-4 -> 0.02) that this command samples with"
+        )
+    model.patch_shape = (1, H, W)
+    return model
+
+
+#: Prior registry (``--prior NAME``); ``--prior PATH`` loads any UNet2DModel folder.
 PRIORS: dict[str, PriorEntry] = {
     "gmm": PriorEntry(
-        "gmm", _load_gmm_prior, True, "Gaussian mixture of 16x16 patches (exact posterior)"
+        "gmm", _load_gmm_prior, True, "Gaussian mixture of 16x16 patches (exact posterior)",
+        "patches", str(_WEIGHTS_DIR / "gmm_patches16.npz"),
     ),
-}
+    "gmm-digits16": PriorEntry(
+        "gmm-digits16", _load_gmm_prior, True,
+        "Gaussian mixture of the 16x16 digits (exact posterior)",
+        "digits", str(_WEIGHTS_DIR / "gmm_digits16.npz"),
+    ),
+    "digits16": PriorEntry(
+        "digits16", _load_unet, False, "UNet2DModel trained on the 16x16 digits",
+        "digits", str(_WEIGHTS_DIR / "unet_digits16"),
+    ),
+    "patches32": PriorEntry(
+        "patches32", _load_unet, False, "UNet2DModel trained on 32x32 photograph patches",
+        "patches", str(_WEIGHTS_DIR / "unet_patches32"),
+    ),
+}  # fmt: skip
 
 
-def register_prior(name: str, load: Callable, *, exact: bool = False, help: str = "") -> None:
+def register_prior(
+    name: str,
+    load: Callable,
+    *,
+    exact: bool = False,
+    help: str = "",
+    data: str = "patches",
+    default_weights: str | None = None,
+) -> None:
     """Add a prior to :data:`PRIORS` (``--prior name``)."""
-    PRIORS[name] = PriorEntry(name, load, bool(exact), help)
+    if data not in ("patches", "digits"):
+        raise ValueError(f"data: expected 'patches' or 'digits', got {data!r}")
+    PRIORS[name] = PriorEntry(name, load, bool(exact), help, data, default_weights)
 
 
 # --------------------------------------------------------------------------- ζ tables
 
-#: ζ(η) tables chosen here on **fit-split** patches (``--tune-zeta``; see docs/images.md),
-#: keyed by (task, dps form): tuned at σ_y = 0.05 and used at both noise levels (the
-#: reference form has no σ_y). ``--zeta ours`` selects them.
-ZETA_OURS: dict[tuple[str, str], dict[float, float]] = {
-    ("deblur", "reference"): {0.0: 1.0, 0.2: 0.3, 0.4: 0.3, 0.6: 0.3, 0.8: 0.3, 1.0: 0.3},
-    ("sr2", "reference"): {0.0: 0.3, 0.2: 0.3, 0.4: 0.3, 0.6: 0.3, 0.8: 0.1, 1.0: 0.1},
-    ("sr4", "reference"): {0.0: 0.3, 0.2: 0.3, 0.4: 0.3, 0.6: 0.3, 0.8: 0.1, 1.0: 0.1},
-    ("inpaint", "reference"): {0.0: 1.0, 0.2: 1.0, 0.4: 0.3, 0.6: 0.1, 0.8: 0.1, 1.0: 0.1},
+#: ζ(η) tables chosen here on held-out images (``--tune-zeta``; fit-split patches for the
+#: patch prior, the validation digits for the digit network; docs/images.md,
+#: docs/learned.md), keyed by (prior, task, dps form): tuned at σ_y = 0.05 and used at both
+#: noise levels (the reference form has no σ_y). ``--zeta ours`` selects them.
+ZETA_OURS: dict[tuple[str, str, str], dict[float, float]] = {
+    ("gmm", "deblur", "reference"): {0.0: 1.0, 0.2: 0.3, 0.4: 0.3, 0.6: 0.3, 0.8: 0.3, 1.0: 0.3},
+    ("gmm", "sr2", "reference"): {0.0: 0.3, 0.2: 0.3, 0.4: 0.3, 0.6: 0.3, 0.8: 0.1, 1.0: 0.1},
+    ("gmm", "sr4", "reference"): {0.0: 0.3, 0.2: 0.3, 0.4: 0.3, 0.6: 0.3, 0.8: 0.1, 1.0: 0.1},
+    ("gmm", "inpaint", "reference"): {0.0: 1.0, 0.2: 1.0, 0.4: 0.3, 0.6: 0.1, 0.8: 0.1, 1.0: 0.1},
 }
 
 
@@ -259,9 +429,11 @@ def _zeta_spec(args):
     if z in ZETA_PRESETS:
         return z
     if z == "ours":
-        key = (args.task, args.dps_form)
+        key = (args.prior, args.task, args.dps_form)
         if key not in ZETA_OURS:
-            raise UsageError(f"--zeta ours: no table tuned for task={key[0]} form={key[1]}")
+            raise UsageError(
+                f"--zeta ours: no table tuned for prior={key[0]} task={key[1]} form={key[2]}"
+            )
         return dict(ZETA_OURS[key])
     try:
         v = float(z)
@@ -538,6 +710,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default torch's)")
+    p.add_argument(
+        "--baselines", default="", help="comma-separated: diffpir, pscgan (digits deblur only)"
+    )
+    p.add_argument("--diffpir-zeta", default="0,0.3,0.6,1", help="DiffPIR ζ values (a curve)")
+    p.add_argument(
+        "--diffpir-lambda", type=float, default=1.75,
+        help="DiffPIR λ in ρ_t = λ σ_y² / σ̄_t², σ_y in [-1, 1] units (1.75 = the reference code's 7)",
+    )  # fmt: skip
+    p.add_argument("--diffpir-steps", type=int, default=100)
     return p
 
 
@@ -554,7 +735,17 @@ def _validate(args) -> None:
     if not (args.sigma_y > 0 and math.isfinite(args.sigma_y)):
         raise UsageError(f"--sigma-y: expected a number > 0, got {args.sigma_y:g}")
     if args.prior not in PRIORS:
-        raise UsageError(f"--prior: unknown prior {args.prior!r}; expected one of {sorted(PRIORS)}")
+        if not Path(os.path.expanduser(args.prior)).is_dir():
+            raise UsageError(
+                f"--prior: unknown prior {args.prior!r}; expected one of {sorted(PRIORS)} or "
+                "the folder of a UNet2DModel checkpoint"
+            )
+        if args.weights is not None:
+            raise UsageError("--weights: not used with --prior PATH (the folder is the weights)")
+        args.weights = os.path.expanduser(args.prior)
+        register_prior(
+            args.prior, _load_unet, help=f"UNet2DModel checkpoint {args.prior}", data="patches"
+        )
     entry = PRIORS[args.prior]
     task = TASKS[args.task]
     if args.patch_size is not None and args.patch_size < 1:
@@ -606,9 +797,34 @@ def _validate(args) -> None:
     if args.out is None:
         args.out = f"runs/restore-{args.task}-{args.guidance}-s{args.sigma_y:g}"
     if args.weights is None:
-        from .priors_image import DEFAULT_WEIGHTS
-
-        args.weights = str(DEFAULT_WEIGHTS)
+        args.weights = entry.default_weights
+    if args.baselines:
+        names = [b for b in args.baselines.split(",") if b]
+        bad = [b for b in names if b not in BASELINES]
+        if bad:
+            raise UsageError(
+                f"--baselines: unknown {bad[0]!r}; expected some of {sorted(BASELINES)}"
+            )
+        if "pscgan" in names and (entry.data != "digits" or args.task != "deblur"):
+            raise UsageError(
+                "--baselines pscgan: the shipped PSCGAN restores digits16 deblurring only "
+                "(--prior digits16|gmm-digits16 --task deblur)"
+            )
+        if "diffpir" in names and entry.exact:
+            pass  # DiffPIR runs over the exact GMM denoiser too
+        args.baseline_list = names
+    else:
+        args.baseline_list = []
+    try:
+        args.diffpir_zetas = [float(v) for v in args.diffpir_zeta.split(",") if v.strip()]
+    except ValueError as exc:
+        raise UsageError(
+            f"--diffpir-zeta: expected a comma-separated list, got {args.diffpir_zeta!r}"
+        ) from exc
+    if not args.diffpir_zetas or any(not 0.0 <= z <= 1.0 for z in args.diffpir_zetas):
+        raise UsageError("--diffpir-zeta: expected values in [0, 1]")
+    if not (args.diffpir_lambda > 0 and math.isfinite(args.diffpir_lambda)):
+        raise UsageError("--diffpir-lambda: expected a number > 0")
     if args.guidance == "dps":
         args.zeta_value = _zeta_spec(args) if args.tune_zeta is None else None
     else:
@@ -620,7 +836,7 @@ def _config(args) -> dict:
     keys = (
         "task prior sigma_y etas guidance variance zeta_value dps_form n_images "
         "samples_per_image steps schedule start device dtype seed image_seed split patch_size "
-        "ref_samples pool_size image_batch no_exact_reference max_abs"
+        "ref_samples pool_size image_batch no_exact_reference max_abs baseline_list"
     ).split()
     cfg = {k: getattr(args, k) for k in keys}
     if isinstance(cfg["zeta_value"], dict):
@@ -628,6 +844,14 @@ def _config(args) -> dict:
     cfg["weights"] = os.path.basename(str(args.weights))
     if args.tune_zeta is not None:
         cfg["zeta_grid"] = args.zeta_grid
+    if not cfg["baseline_list"]:
+        del cfg["baseline_list"]  # runs without baselines keep the config of earlier versions
+    elif "diffpir" in cfg["baseline_list"]:
+        cfg.update(
+            diffpir_zetas=args.diffpir_zetas,
+            diffpir_lambda=args.diffpir_lambda,
+            diffpir_steps=args.diffpir_steps,
+        )
     return cfg
 
 
@@ -852,10 +1076,44 @@ def _machine() -> dict:
     )
 
 
-def _setup(args):
-    """Prior, operator, problems (lazy), metric directions."""
+def clean_images(data: str, role: str, n: int, *, size: int, seed: int):
+    """``n`` clean images of one data set for one role, and their sources (or digit labels).
+
+    Roles: ``"test"`` (restored and reported), ``"fit"`` (ζ tuning: fit-split patches, or
+    the validation digits), ``"pool"`` (the clean reference set of the dataset-level
+    metrics: test-split patches of another seed, or the training digits) and ``"clean2"``
+    (independent clean images, a reference value: test patches of a third seed, or the
+    validation digits). Digits are drawn without replacement in a seeded permutation, so
+    fewer images are a subset of more; asking for more than the split holds is an error.
+
+    Returns
+    -------
+    images : (n, size, size) float64 array in [-1, 1]
+    sources : (n,) str array (source photograph, or the digit's label)
+    """
+    if data == "digits":
+        from .digits import digits16
+
+        split = {"test": "test", "fit": "val", "pool": "train", "clean2": "val"}[role]
+        x, labels = digits16(split)
+        if size != 16:
+            raise UsageError(f"--patch-size: digits are 16 x 16, got {size}")
+        if n > x.shape[0]:
+            if role in ("pool", "clean2"):
+                n = x.shape[0]
+            else:
+                raise UsageError(f"--n-images: the {split} digits hold {x.shape[0]}, asked {n}")
+        order = np.random.default_rng([int(seed), 11]).permutation(x.shape[0])[:n]
+        return x[order], labels[order].astype(str)
     from .images import patch_dataset
 
+    split = {"test": "test", "fit": "fit", "pool": "test", "clean2": "test"}[role]
+    offset = {"test": 0, "fit": 0, "pool": 1000, "clean2": 2000}[role]
+    return patch_dataset(split, n, size=size, seed=seed + offset, return_sources=True)
+
+
+def _setup(args):
+    """Prior, operator, problems (lazy), metric directions."""
     base_sched, run_sched = _schedules(args)
     prior = PRIORS[args.prior].load(args, base_sched)
     if args.patch_size is None:
@@ -866,13 +1124,16 @@ def _setup(args):
             f"--patch-size: {args.patch_size} does not match the prior's patches "
             f"{prior.patch_shape[1]}x{prior.patch_shape[2]}"
         )
-    op = TASKS[args.task].make((1, args.patch_size, args.patch_size))
+    data = PRIORS[args.prior].data
+    op = TASKS[args.task].make((1, args.patch_size, args.patch_size), data)
     A = op.as_matrix().numpy()
     rows = np.flatnonzero(np.any(A != 0.0, axis=1))
     # The first N of a fixed draw of max(N, 64): runs with fewer images use a subset.
     n_draw = max(args.n_images, 64)
-    clean, sources = patch_dataset(
-        args.split, n_draw, size=args.patch_size, seed=args.image_seed, return_sources=True
+    if data == "digits":
+        n_draw = args.n_images  # a seeded permutation: fewer images are already a subset
+    clean, sources = clean_images(
+        data, args.split, n_draw, size=args.patch_size, seed=args.image_seed
     )
     clean, sources = clean[: args.n_images], sources[: args.n_images]
     theta = orthonormal_directions(args.patch_size**2, 1, [args.seed, 7])
@@ -966,6 +1227,10 @@ def run(args) -> dict:
         res = dict(config=cfg, status="diverged", divergence=divergence, machine=_machine())
         _write_json(out / "results.json", res)
         raise DivergedError(divergence)
+    if args.baseline_list:
+        t0 = time.perf_counter()
+        _run_baselines(args, prior, op, out)
+        timing["baselines_seconds"] = round(time.perf_counter() - t0, 2)
     res = _aggregate(args, cfg, curves, clean, sources, theta, op, out)
     _write_json(out / "results.json", res)
     tpath = out / "timing.json"
@@ -993,16 +1258,14 @@ def _oracle_mse_at(oracle, P: float) -> float:
 
 
 def _aggregate(args, cfg, curves, clean, sources, theta, op, out) -> dict:
-    from .images import patch_dataset
-
     frechet_distance = frechet_pixels
+    data = PRIORS[args.prior].data
     N, M = args.n_images, args.samples_per_image
     recs = [json.loads((out / "records" / f"{i:05d}.json").read_text()) for i in range(N)]
     smp = [np.load(out / "samples" / f"{i:05d}.npy").astype(np.float64) for i in range(N)]
     exact = "mmse" in recs[0]
-    pool = patch_dataset(
-        "test", args.pool_size, size=args.patch_size, seed=args.image_seed + 1000
-    ).reshape(args.pool_size, -1)
+    pool = clean_images(data, "pool", args.pool_size, size=args.patch_size, seed=args.image_seed)[0]
+    pool = pool.reshape(pool.shape[0], -1)
     res = dict(
         config=cfg,
         status="complete",
@@ -1033,19 +1296,24 @@ def _aggregate(args, cfg, curves, clean, sources, theta, op, out) -> dict:
             )
             for k in range(len(recs[0]["oracle"]))
         ]
+    clean2 = clean_images(data, "clean2", N * M, size=args.patch_size, seed=args.image_seed)[0]
+    clean2 = clean2.reshape(clean2.shape[0], -1)
+    res["dataset_reference"] = dict(
+        fd_clean=frechet_distance(clean2, pool),
+        sw2_clean=sliced_perception(clean2, pool, theta),
+        n=N * M,
+        n_clean=int(clean2.shape[0]),
+        pool=int(pool.shape[0]),
+        **_digit_metrics(data, clean2, None, pool, "_clean"),
+    )
+    if exact:
         ex = np.concatenate(
             [np.load(out / "samples" / f"{i:05d}_exact.npy").astype(np.float64) for i in range(N)]
         )
-        clean2 = patch_dataset(
-            "test", N * M, size=args.patch_size, seed=args.image_seed + 2000
-        ).reshape(N * M, -1)
-        res["dataset_reference"] = dict(
+        res["dataset_reference"].update(
             fd_exact_posterior=frechet_distance(ex, pool),
             sw2_exact_posterior=sliced_perception(ex, pool, theta),
-            fd_clean=frechet_distance(clean2, pool),
-            sw2_clean=sliced_perception(clean2, pool, theta),
-            n=N * M,
-            pool=args.pool_size,
+            **_digit_metrics(data, ex, np.repeat(sources, M), pool, "_exact_posterior"),
         )
     for c, curve in enumerate(curves):
         per_eta = []
@@ -1104,10 +1372,28 @@ def _aggregate(args, cfg, curves, clean, sources, theta, op, out) -> dict:
                     )
             R = np.concatenate([s[c, e] for s in smp])
             row.update(fd=frechet_distance(R, pool), sw2=sliced_perception(R, pool, theta))
+            row.update(_digit_metrics(data, R, np.repeat(sources, M), pool, ""))
             per_eta.append(row)
         res["curves"][curve] = dict(per_eta=per_eta)
+    if args.baseline_list:
+        res["baselines"] = _baseline_metrics(args, clean, sources, theta, pool, out)
     _check_finite(res, "the aggregate")
     return res
+
+
+def _digit_metrics(data, X, labels, pool, suffix: str) -> dict:
+    """Classifier FD, KID and (with labels) accuracy of digit images ``X`` (n, 256)."""
+    if data != "digits":
+        return {}
+    from .perception import classifier_accuracy, classifier_fd, classifier_kid
+
+    X = np.asarray(X, dtype=np.float64)
+    out = {f"kid{suffix}": float(classifier_kid(X, pool, seed=0))}
+    if X.shape[0] > 64:  # the FD of 64 features needs a non-singular covariance
+        out[f"cfd{suffix}"] = classifier_fd(X, pool)
+    if labels is not None:
+        out[f"accuracy{suffix}"] = classifier_accuracy(X, np.asarray(labels).astype(int))
+    return out
 
 
 # --------------------------------------------------------------------------- figures
@@ -1123,8 +1409,13 @@ def _plots(args, res, curves, clean, op, out) -> None:
     n_show = min(args.grid_images, args.n_images)
     G = min(args.grid_samples, args.samples_per_image)
     E = len(args.etas)
+    bcols = []  # (title, [N, M, d] samples): one column per baseline, its most stochastic point
+    for name, rows in res.get("baselines", {}).items():
+        pick = rows[-1] if name == "diffpir" else next(r for r in rows if r["key"] == "n1_sz1")
+        lab = f"DiffPIR ζ={pick['zeta']:g}" if name == "diffpir" else "PSCGAN N=1"
+        bcols.append((lab, np.load(out / "baselines" / f"{name}_{pick['key']}.npy")))
     for c, curve in enumerate(curves):
-        ncol = 2 + E + (1 if "posterior" in res else 0)
+        ncol = 2 + E + len(bcols) + (1 if "posterior" in res else 0)
         fig, axes = plt.subplots(
             n_show * G, ncol, figsize=(0.9 * ncol, 0.9 * n_show * G), squeeze=False
         )
@@ -1143,7 +1434,9 @@ def _plots(args, res, curves, clean, op, out) -> None:
                         axes[r, -1].imshow(mean.reshape(s, s), cmap="gray", vmin=-1, vmax=1)
                 for e in range(E):
                     axes[r, 2 + e].imshow(smp[e, g].reshape(s, s), cmap="gray", vmin=-1, vmax=1)
-        titles = ["clean", "y"] + [f"η={eta:g}" for eta in args.etas]
+                for b, (_, arr) in enumerate(bcols):
+                    axes[r, 2 + E + b].imshow(arr[i, g].reshape(s, s), cmap="gray", vmin=-1, vmax=1)
+        titles = ["clean", "y"] + [f"η={eta:g}" for eta in args.etas] + [t for t, _ in bcols]
         if "posterior" in res:
             titles.append("E[x|y]")
         for k, t in enumerate(titles):
@@ -1154,6 +1447,21 @@ def _plots(args, res, curves, clean, op, out) -> None:
         fig.tight_layout(pad=0.2, rect=(0, 0, 1, 1 - 0.3 / (0.9 * n_show * G)))
         fig.savefig(out / f"grid_{curve}.png", dpi=110)
         plt.close(fig)
+
+    if "posterior" in res:
+        _exact_dp_plot(args, res, curves, out)
+    if "posterior" not in res or "baselines" in res:
+        _dataset_dp_plot(
+            args,
+            res,
+            curves,
+            out / ("dp_curve_dataset.png" if "posterior" in res else "dp_curve.png"),
+        )
+
+
+def _exact_dp_plot(args, res, curves, out) -> None:
+    """MSE given y against the exact-posterior perception: η-curves, oracle, D(P)."""
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.2, 4.0))
     for curve in curves:
@@ -1192,6 +1500,46 @@ def _plots(args, res, curves, clean, op, out) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "dp_curve.png", dpi=120)
+    plt.close(fig)
+
+
+def _dataset_dp_plot(args, res, curves, path) -> None:
+    """MSE to the clean image against a dataset-level perception measure (Figs. 6, 10)."""
+    import matplotlib.pyplot as plt
+
+    digits = PRIORS[args.prior].data == "digits"
+    pe0 = res["curves"][curves[0]]["per_eta"][0]
+    key, xlab = ("fd", "Fréchet distance in pixel space")
+    if digits:
+        key, xlab = ("cfd", "Fréchet distance, digit-classifier features") if "cfd" in pe0 else (
+            "kid", "KID, digit-classifier features")  # fmt: skip
+    d = args.patch_size**2
+    fig, ax = plt.subplots(figsize=(5.2, 4.0))
+    for curve in curves:
+        pe = res["curves"][curve]["per_eta"]
+        ax.plot([r[key] for r in pe], [r["mse"] / d for r in pe], "o-", label=f"ours ({curve}), η")
+        for r in pe:
+            ax.annotate(f"{r['eta']:g}", (r[key], r["mse"] / d), fontsize=6)
+    for name, rows in res.get("baselines", {}).items():
+        if name == "diffpir":
+            ax.plot([r[key] for r in rows], [r["mse"] / d for r in rows], "s--", label="DiffPIR, ζ")
+            for r in rows:
+                ax.annotate(f"ζ={r['zeta']:g}", (r[key], r["mse"] / d), fontsize=6)
+        else:
+            for sel, lab, mk in (
+                ([r for r in rows if r["sigma_z"] == 1.0], "PSCGAN, N averaged", "^-"),
+                ([r for r in rows if r["n_avg"] == 1], "PSCGAN, σ_z (N = 1)", "v:"),
+            ):
+                sel = sorted(sel, key=lambda r: (r["n_avg"], r["sigma_z"]))
+                ax.plot([r[key] for r in sel], [r["mse"] / d for r in sel], mk, label=lab)
+    ref = res["dataset_reference"]
+    ax.axvline(ref[f"{key}_clean"], color="gray", ls=":", label="clean images (reference)")
+    ax.set_xlabel(xlab)
+    ax.set_ylabel("MSE to the clean image (per pixel)")
+    ax.set_title(f"{args.prior}, {args.task}, σ_y={args.sigma_y:g}", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
@@ -1272,13 +1620,18 @@ def tune_zeta(args) -> dict:
             ex, mp, P = [], [], []
             for pb, s in zip(problems, smp, strict=True):
                 X = s[e]
+                if not pb.exact:  # no posterior: the criterion is the MSE to the clean image
+                    ex.append(float(np.mean(np.sum((X - pb.clean.reshape(1, -1)) ** 2, axis=1))))
+                    continue
                 p = sliced_perception(X, pb.ref, theta)
                 m = pb.mmse + float(np.mean(np.sum((X - pb.m) ** 2, axis=1)))
                 ex.append(m - float(dp_bound(pb.mmse, p)))
                 mp.append(m / pb.mmse)
                 P.append(p)
             per_eta.append(
-                dict(
+                dict(eta=eta, excess=float(np.mean(ex)))
+                if not mp
+                else dict(
                     eta=eta,
                     excess=float(np.mean(ex)),
                     ratio=float(np.mean(mp)),
@@ -1303,7 +1656,12 @@ def tune_zeta(args) -> dict:
         config=_config(args),
         chosen=chosen,
         grid=table,
-        criterion="least mean excess over D(P) per eta, among zeta whose whole eta batch did not diverge",
+        criterion=(
+            "least mean excess over D(P) per eta, among zeta whose whole eta batch did not diverge"
+            if PRIORS[args.prior].exact
+            else "least mean MSE to the clean image per eta (no exact posterior), among zeta "
+            "whose whole eta batch did not diverge"
+        ),
     )
     _write_json(out / "zeta_table.json", res)
     return res
