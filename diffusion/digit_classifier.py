@@ -12,15 +12,18 @@ and its prediction (:meth:`DigitCNN.predict`) is the semantic-fidelity measure
 **Architecture** (:class:`DigitCNN`, 89 546 parameters; no batch normalisation, so train
 and eval mode differ only by the dropout): input ``[B, 1, 16, 16]`` in [-1, 1];
 conv 3x3 1 -> 16, ReLU; conv 3x3 16 -> 32, ReLU, max-pool 2 (8 x 8); conv 3x3 32 -> 64,
-ReLU, max-pool 2 (4 x 4); flatten (1024), linear -> 64 (**the features**: these pre-activations, divided by their root mean square
-over the training digits); ReLU; dropout; linear -> 10 logits.
+ReLU, max-pool 2 (4 x 4); flatten (1024), linear -> 64 (**the features**: these
+pre-activations, divided by their root mean square over the training digits); ReLU;
+dropout; linear -> 10 logits.
 
 **Training** (:func:`train_classifier`, ``python -m diffusion.digit_classifier --train``):
 cross-entropy, Adam (lr 2e-3, cosine decay), batch 64, 40 epochs, every image shifted by a
 random integer offset in {-1, 0, 1}² (zero-padded in the [-1, 1] background, i.e. padded
 with -1) as augmentation; the weights of the epoch with the best validation accuracy
 (ties: the later epoch) are kept. Seeded: the same seed, torch build and thread count give
-the same weights. About 25 s on one CPU core.
+the same weights (retraining reproduced the shipped file bit for bit). About 15-25 s on one
+CPU core. The shipped network: 99.72 % on the 360 ``test`` digits (1 error), 99.44 % on
+``val`` (epoch 28 of 40).
 
 References
 ----------
@@ -62,7 +65,7 @@ _KEY = "digit_classifier16/v1"
 
 
 def as_image_batch(x, name: str = "x", *, device=None) -> torch.Tensor:
-    """``x`` (array or tensor, ``[B, 1, 16, 16]``, ``[B, 16, 16]`` or ``[B, 256]``) as float32 ``[B, 1, 16, 16]``.
+    """Images ``x`` of shape ``[B, 1, 16, 16]``, ``[B, 16, 16]`` or ``[B, 256]`` as float32 NCHW.
 
     Raises ValueError naming ``name`` for any other shape or for NaN/Inf.
     """

@@ -1,4 +1,4 @@
-"""diffusion.digit_classifier: the shipped classifier's test accuracy, features, loading, training."""
+"""diffusion.digit_classifier: shipped test accuracy, features, loading, training."""
 
 import numpy as np
 import pytest

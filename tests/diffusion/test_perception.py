@@ -56,6 +56,13 @@ def test_fd_matches_the_gaussian_formula_on_features(rng):
     assert P.classifier_fd(x, y) == pytest.approx(_gaussian_fd(fx, fy), rel=1e-5)
 
 
+def test_fd_refuses_sets_not_larger_than_the_feature_dimension():
+    x = digits16("test")[0]
+    with pytest.raises(ValueError, match="ref: the Fréchet distance of 64 features"):
+        P.classifier_fd(x, x[:64])
+    assert np.isfinite(P.classifier_fd(x[:65], x[65:130]))
+
+
 def _mmd2_brute_force(X, Y):
     def k(a, b):
         return (np.dot(a, b) / len(a) + 1.0) ** 3
