@@ -160,6 +160,9 @@ def build_unet(
 def resolve_prior(name_or_path) -> Path:
     """The model folder of a registered prior name (:data:`PRIOR_FOLDERS`) or a path.
 
+    A registered name wins over a folder of the same name in the working directory (write
+    ``./digits16`` for the folder).
+
     Raises
     ------
     FileNotFoundError
