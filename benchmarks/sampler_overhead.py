@@ -3,6 +3,7 @@
     python benchmarks/sampler_overhead.py [--size 64] [--batch 8] [--steps 20] [--rounds 5]
                                           [--operator sr4|blur|inpaint|all] [--device cpu]
                                           [--threads N] [--clock wall|process]
+                                          [--net tiny|digits16]
 
 A DPS step (:func:`diffusion.sampler.sample` with :class:`diffusion.guidance.DPSGuidance`)
 costs one network forward and one backward to the input, plus the sampler's own work: the
@@ -20,6 +21,9 @@ for the cores) wall times swing by 2x between identical calls, while the CPU tim
 single-threaded run (``--threads 1``) still measures the work done. The network is a small
 randomly initialised ε-prediction UNet written here (no new dependency; ~1 M parameters,
 GroupNorm, so samples are independent); its weights do not matter for the timing.
+``--net digits16`` uses the shipped ``diffusers.UNet2DModel`` digit prior instead
+(:mod:`diffusion.unet_prior`, 1.06 M parameters, ``[B, 1, 16, 16]``; ``--size`` is then 16;
+the blur is 5 x 5, std 1.0 px as in ``python -m diffusion.restore`` on digits).
 """
 
 from __future__ import annotations
@@ -106,17 +110,18 @@ class TinyUNet(nn.Module):
 
 
 def make_operator(name: str, shape):
+    s = shape[-1]
     if name == "sr4":
         return AveragePoolSR(4, shape)
     if name == "blur":
-        return GaussianBlur(61, 3.0, shape)
+        return GaussianBlur(61, 3.0, shape) if s >= 64 else GaussianBlur(5, 1.0, shape)
     if name == "inpaint":
-        return Inpainting(box_mask(shape, (16, 16, 32, 32)))
+        return Inpainting(box_mask(shape, (s // 4, s // 4, s // 2, s // 2)))
     raise ValueError(name)
 
 
 def bench(op_name: str, args, net, schedule, device) -> tuple[float, float]:
-    shape = (3, args.size, args.size)
+    shape = (args.channels, args.size, args.size)
     B = args.batch
     op = make_operator(op_name, shape)
     g = torch.Generator(device=device).manual_seed(0)
@@ -180,13 +185,21 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     ap.add_argument("--clock", default="wall", choices=["wall", "process"])
+    ap.add_argument("--net", default="tiny", choices=["tiny", "digits16"])
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
-    net = TinyUNet().to(device).eval()
-    n_par = sum(p.numel() for p in net.parameters())
+    if args.net == "digits16":
+        from diffusion.unet_prior import load_unet_prior
+
+        prior = load_unet_prior("digits16", device=device)
+        net, args.size, args.channels, name = prior.net, 16, 1, "diffusers UNet2DModel digits16"
+        n_par = sum(p.numel() for p in prior.unet.parameters())
+    else:
+        net, args.channels, name = TinyUNet().to(device).eval(), 3, "TinyUNet"
+        n_par = sum(p.numel() for p in net.parameters())
     schedule = linear_schedule(1000)
     cpu = platform.processor() or platform.machine()
     print(
@@ -195,7 +208,7 @@ def main(argv=None) -> None:
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
     )
     print(
-        f"network: TinyUNet, {n_par / 1e6:.2f} M parameters, input [{args.batch}, 3, "
+        f"network: {name}, {n_par / 1e6:.2f} M parameters, input [{args.batch}, {args.channels}, "
         f"{args.size}, {args.size}]; {args.rounds} rounds x {args.steps} steps, medians, "
         f"{args.clock} clock"
     )

@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SIGMAS", "TASKS", "build_parser", "convergence_figure", "load_run", "main", "tables"]
+__all__ = [
+    "SIGMAS", "TASKS", "build_parser", "convergence_figure", "learned_tables", "load_run", "main",
+    "tables",
+]  # fmt: skip
 
 TASKS = ("deblur", "sr2", "sr4", "inpaint")
 SIGMAS = ("0.05", "0.2")
@@ -332,6 +335,44 @@ def convergence_figure(runs: Path, path: Path) -> Path:
     return path
 
 
+#: Learned-prior runs (docs/learned.md): name -> label.
+LEARNED_RUNS = (
+    ("dps_digits16_deblur_0.05", "digits16 network, DPS"),
+    ("dps_digits16_deblur_0.2", "digits16 network, DPS"),
+    ("gmm_digits_deblur_0.05", "digits GMM, exact score"),
+    ("gmm_digits_deblur_0.2", "digits GMM, exact score"),
+)
+
+
+def table_learned(runs: Path, name: str) -> list[str]:
+    """One run's η-curve and baselines: MSE/px, PSNR, SSIM, classifier FD, KID, accuracy."""
+    r = load_run(runs, name)
+    cols = ["method", "MSE / px", "PSNR", "SSIM", "FD (classifier)", "KID", "accuracy"]
+    out = _head(cols)
+    if r is None:
+        return [*out, _row(["(missing)", *[""] * 6])]
+    d = r["config"]["patch_size"] ** 2
+
+    def cells(x):
+        cfd = f"{x['cfd']:.3f}" if "cfd" in x else "—"
+        return [f"{x['mse'] / d:.4f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", cfd,
+                f"{x['kid']:.4f}", f"{x['accuracy']:.3f}"]  # fmt: skip
+
+    for curve, v in r["curves"].items():
+        lab = "ours, DPS" if curve == "dps" else "ours, exact score"
+        for x in v["per_eta"]:
+            out.append(_row([f"{lab}, η = {x['eta']:g}", *cells(x)]))
+    for x in r.get("baselines", {}).get("diffpir", []):
+        out.append(_row([f"DiffPIR, ζ = {x['zeta']:g}, λ = {x['lam']:g}", *cells(x)]))
+    for x in r.get("baselines", {}).get("pscgan", []):
+        out.append(_row([f"PSCGAN, N = {x['n_avg']}, σ_z = {x['sigma_z']:g}", *cells(x)]))
+    ref = r["dataset_reference"]
+    cfd = f"{ref['cfd_clean']:.3f}" if "cfd_clean" in ref else "—"
+    out.append(_row([f"clean digits ({ref['n_clean']}, reference)", "0", "—", "—", cfd,
+                     f"{ref['kid_clean']:.4f}", "—"]))  # fmt: skip
+    return out
+
+
 def tables(runs: Path) -> dict[str, list[str]]:
     """Every table of the page, as Markdown lines, keyed by name."""
     runs = Path(runs)
@@ -350,6 +391,11 @@ def tables(runs: Path) -> dict[str, list[str]]:
     }
 
 
+def learned_tables(runs: Path) -> dict[str, list[str]]:
+    """The tables of docs/learned.md (``--learned``), keyed by run name."""
+    return {n: table_learned(Path(runs), n) for n, _ in LEARNED_RUNS}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m diffusion.report_images", description=__doc__.split("\n")[0]
@@ -357,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", type=Path, help="folder of run folders (or of <name>.json files)")
     p.add_argument("--figure", type=Path, default=None, help="write the convergence figure here")
     p.add_argument("--only", default=None, help="comma-separated table names")
+    p.add_argument("--learned", action="store_true", help="the learned-prior tables instead")
     return p
 
 
@@ -365,7 +412,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if not args.runs.is_dir():
         p.error(f"runs: {args.runs} is not a folder")
-    tabs = tables(args.runs)
+    tabs = learned_tables(args.runs) if args.learned else tables(args.runs)
     names = list(tabs) if args.only is None else args.only.split(",")
     for n in names:
         if n not in tabs:
@@ -373,7 +420,7 @@ def main(argv=None) -> int:
         print(f"<!-- table: {n} -->")
         print("\n".join(tabs[n]))
         print()
-    if args.figure is not None:
+    if args.figure is not None and not args.learned:
         convergence_figure(args.runs, args.figure)
     return 0
 
