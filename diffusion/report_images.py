@@ -367,9 +367,17 @@ def table_learned(runs: Path, name: str) -> list[str]:
     for x in r.get("baselines", {}).get("pscgan", []):
         out.append(_row([f"PSCGAN, N = {x['n_avg']}, σ_z = {x['sigma_z']:g}", *cells(x)]))
     ref = r["dataset_reference"]
-    cfd = f"{ref['cfd_clean']:.3f}" if "cfd_clean" in ref else "—"
-    out.append(_row([f"clean digits ({ref['n_clean']}, reference)", "0", "—", "—", cfd,
-                     f"{ref['kid_clean']:.4f}", "—"]))  # fmt: skip
+    M = r["config"]["samples_per_image"]
+    for suffix, lab in (
+        ("_truth", f"the clean test digits, each × {M} (a perfect restorer)"),
+        ("_exact_posterior", f"exact posterior samples of the GMM, {M} per digit"),
+        ("_clean", f"{ref.get('n_clean', '')} other clean digits (validation)"),
+    ):
+        if f"kid{suffix}" not in ref:
+            continue
+        cfd = f"{ref[f'cfd{suffix}']:.3f}" if f"cfd{suffix}" in ref else "—"
+        acc = f"{ref[f'accuracy{suffix}']:.3f}" if f"accuracy{suffix}" in ref else "—"
+        out.append(_row([lab, "—", "—", "—", cfd, f"{ref[f'kid{suffix}']:.4f}", acc]))
     return out
 
 
