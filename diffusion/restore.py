@@ -1546,7 +1546,11 @@ def _dataset_dp_plot(args, res, curves, path) -> None:
                 sel = sorted(sel, key=lambda r: (r["n_avg"], r["sigma_z"]))
                 ax.plot([r[key] for r in sel], [r["mse"] / d for r in sel], mk, label=lab)
     ref = res["dataset_reference"]
-    ax.axvline(ref[f"{key}_clean"], color="gray", ls=":", label="clean images (reference)")
+    M = args.samples_per_image
+    ax.axvline(ref[f"{key}_truth"], color="gray", ls=":", label=f"perfect restorer (clean × {M})")
+    if f"{key}_exact_posterior" in ref:
+        ax.axvline(ref[f"{key}_exact_posterior"], color="k", ls="--", lw=0.8,
+                   label=f"exact posterior samples (× {M})")  # fmt: skip
     ax.set_xlabel(xlab)
     ax.set_ylabel("MSE to the clean image (per pixel)")
     ax.set_title(f"{args.prior}, {args.task}, σ_y={args.sigma_y:g}", fontsize=9)
