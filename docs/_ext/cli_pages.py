@@ -26,6 +26,9 @@ CLIS = [
     "diffusion.fit_gmm_prior",
     "diffusion.report_images",
     "diffusion.toy2d",
+    "diffusion.train_prior",
+    "diffusion.digit_classifier",
+    "diffusion.pscgan_images",
     "theory",
 ]
 

@@ -50,3 +50,17 @@ def test_cli_prints_tables_and_rejects_unknown(capsys, tmp_path):
     assert e.value.code == 2
     with pytest.raises(SystemExit):
         main([str(tmp_path / "absent")])
+
+
+LEARNED_RUNS_DIR = ROOT / "docs" / "figures" / "learned" / "runs"
+LEARNED_PAGE = ROOT / "docs" / "learned.md"
+
+
+def test_learned_page_quotes_its_tables():
+    from diffusion.report_images import learned_tables
+
+    page = LEARNED_PAGE.read_text()
+    for name, lines in learned_tables(LEARNED_RUNS_DIR).items():
+        assert not any("(missing)" in line for line in lines), name
+        for line in lines[2:]:
+            assert line in page, f"{name}: row not on the page: {line}"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every run behind docs/learned.md. python -m diffusion.report_images RUNS --learned prints its
+# tables; copies of the runs' results.json are in docs/figures/learned/runs/. About 45 minutes
+# of CPU on the shared 2-core machine, one torch thread per run.
+# Run from the repository root: bash docs/figures/learned/run_all.sh [RUNS]
+set -euo pipefail
+R=${1:-runs/learned}
+mkdir -p "$R"
+
+# zeta(eta) for DPS over the digit network, chosen on 4 VALIDATION digits at sigma_y 0.05:
+# per eta the zeta of least MSE to the clean digit (no exact posterior here).
+python -m diffusion.restore --task deblur --prior digits16 --sigma-y 0.05 --guidance dps \
+  --dps-form reference --variance beta_tilde --eta 0,0.2,0.4,0.6,0.8,1 --split fit --n-images 4 \
+  --samples-per-image 2 --image-batch 4 --steps 250 --tune-zeta 0.3,1,3 --threads 1 --no-progress \
+  --out "$R/tune_digits16_deblur"
+
+for s in 0.05 0.2; do
+  # the digit network with DPS (the table above: --zeta ours), DiffPIR and PSCGAN on the same digits
+  python -m diffusion.restore --task deblur --prior digits16 --sigma-y $s --guidance dps \
+    --dps-form reference --zeta ours --variance beta_tilde --eta 0,0.4,0.8,1 --n-images 40 \
+    --samples-per-image 2 --image-batch 8 --steps 250 --baselines diffpir,pscgan --threads 1 \
+    --no-progress --out "$R/dps_digits16_deblur_$s"
+  # the exact reference: the digits GMM with the exact conditional score
+  python -m diffusion.restore --task deblur --prior gmm-digits16 --sigma-y $s --guidance exact \
+    --variance beta_tilde --eta 0,0.5,1 --n-images 32 --samples-per-image 3 --steps 1000 \
+    --baselines diffpir,pscgan --threads 1 --no-progress --out "$R/gmm_digits_deblur_$s"
+done
+
+python -m diffusion.report_images "$R" --learned
