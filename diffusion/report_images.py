@@ -341,6 +341,8 @@ LEARNED_RUNS = (
     ("dps_digits16_deblur_0.2", "digits16 network, DPS"),
     ("gmm_digits_deblur_0.05", "digits GMM, exact score"),
     ("gmm_digits_deblur_0.2", "digits GMM, exact score"),
+    ("dps_digits16_sr4_0.2", "digits16 network, DPS"),
+    ("dps_digits16_inpaint_0.2", "digits16 network, DPS"),
 )
 
 

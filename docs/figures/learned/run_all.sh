@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every run behind docs/learned.md. python -m diffusion.report_images RUNS --learned prints its
-# tables; copies of the runs' results.json are in docs/figures/learned/runs/. About 45 minutes
+# tables; copies of the runs' results.json are in docs/figures/learned/runs/. About 75 minutes
 # of CPU on the shared 2-core machine, one torch thread per run.
 # Run from the repository root: bash docs/figures/learned/run_all.sh [RUNS]
 set -euo pipefail
@@ -24,6 +24,19 @@ for s in 0.05 0.2; do
   python -m diffusion.restore --task deblur --prior gmm-digits16 --sigma-y $s --guidance exact \
     --variance beta_tilde --eta 0,0.5,1 --n-images 32 --samples-per-image 3 --steps 1000 \
     --baselines diffpir,pscgan --threads 1 --no-progress --out "$R/gmm_digits_deblur_$s"
+done
+
+# super-resolution x4 and box inpainting at sigma_y 0.2: zeta chosen on validation digits the same
+# way (grid 0.3, 1: zeta = 1 won at every eta for both; --zeta ours), DiffPIR as the baseline
+for task in sr4 inpaint; do
+  python -m diffusion.restore --task $task --prior digits16 --sigma-y 0.05 --guidance dps \
+    --dps-form reference --variance beta_tilde --eta 0,0.2,0.4,0.6,0.8,1 --split fit --n-images 4 \
+    --samples-per-image 2 --image-batch 4 --steps 250 --tune-zeta 0.3,1 --threads 1 --no-progress \
+    --out "$R/tune_digits16_$task"
+  python -m diffusion.restore --task $task --prior digits16 --sigma-y 0.2 --guidance dps \
+    --dps-form reference --zeta ours --variance beta_tilde --eta 0,0.4,0.8,1 --n-images 40 \
+    --samples-per-image 2 --image-batch 8 --steps 250 --baselines diffpir --threads 1 \
+    --no-progress --out "$R/dps_digits16_${task}_0.2"
 done
 
 python -m diffusion.report_images "$R" --learned
