@@ -106,8 +106,6 @@ import argparse
 import copy
 import json
 import math
-import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -265,15 +263,9 @@ def _samples(g: ImageGenerator, y: torch.Tensor, z: torch.Tensor) -> torch.Tenso
 
 
 def _atomic_save(payload: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from .toy2d_models import atomic_torch_save
+
+    atomic_torch_save(payload, path)
 
 
 def save_pscgan(g: ImageGenerator, path, info: dict | None = None) -> None:

@@ -159,52 +159,49 @@ def table_dps(runs: Path) -> list[str]:
     return out
 
 
-def table_perception(runs: Path) -> list[str]:
-    out = _head(["task", "σ_y", "floor / √MMSE", *_eta_cols()])
+def _beta_tilde_runs(runs: Path):
+    """(task, σ_y, results) of every committed exact-score β̃ run, in table order."""
     for t in TASKS:
         for s in SIGMAS:
             r = load_run(runs, f"exact_beta_tilde_{t}_{s}")
-            if r is None:
-                continue
-            pe = r["curves"]["exact"]["per_eta"]
-            root = np.sqrt(pe[0]["mmse"])
-            cells = [f"{x['perception'] / root:.2f} ({x['excess_oracle_rel']:+.3f})" for x in pe]
-            out.append(_row([t, s, f"{pe[0]['perception_floor'] / root:.2f}", *cells]))
+            if r is not None:
+                yield t, s, r
+
+
+def table_perception(runs: Path) -> list[str]:
+    out = _head(["task", "σ_y", "floor / √MMSE", *_eta_cols()])
+    for t, s, r in _beta_tilde_runs(runs):
+        pe = r["curves"]["exact"]["per_eta"]
+        root = np.sqrt(pe[0]["mmse"])
+        cells = [f"{x['perception'] / root:.2f} ({x['excess_oracle_rel']:+.3f})" for x in pe]
+        out.append(_row([t, s, f"{pe[0]['perception_floor'] / root:.2f}", *cells]))
     return out
 
 
 def table_dataset(runs: Path) -> list[str]:
     out = _head(["task", "σ_y", "exact posterior", "clean", *_eta_cols()])
-    for t in TASKS:
-        for s in SIGMAS:
-            r = load_run(runs, f"exact_beta_tilde_{t}_{s}")
-            if r is None:
-                continue
-            d = r["dataset_reference"]
-            pe = r["curves"]["exact"]["per_eta"]
-            out.append(
-                _row(
-                    [
-                        t,
-                        s,
-                        f"{d['fd_exact_posterior']:.1f} / {d['sw2_exact_posterior']:.2f}",
-                        f"{d['fd_clean']:.1f} / {d['sw2_clean']:.2f}",
-                        *[f"{x['fd']:.1f} / {x['sw2']:.2f}" for x in pe],
-                    ]
-                )  # fmt: skip
-            )
+    for t, s, r in _beta_tilde_runs(runs):
+        d = r["dataset_reference"]
+        pe = r["curves"]["exact"]["per_eta"]
+        out.append(
+            _row(
+                [
+                    t,
+                    s,
+                    f"{d['fd_exact_posterior']:.1f} / {d['sw2_exact_posterior']:.2f}",
+                    f"{d['fd_clean']:.1f} / {d['sw2_clean']:.2f}",
+                    *[f"{x['fd']:.1f} / {x['sw2']:.2f}" for x in pe],
+                ]
+            )  # fmt: skip
+        )
     return out
 
 
 def table_distortion(runs: Path) -> list[str]:
     out = _head(["task", "σ_y", *_eta_cols()])
-    for t in TASKS:
-        for s in SIGMAS:
-            r = load_run(runs, f"exact_beta_tilde_{t}_{s}")
-            if r is None:
-                continue
-            pe = r["curves"]["exact"]["per_eta"]
-            out.append(_row([t, s, *[f"{x['psnr']:.2f} / {x['ssim']:.3f}" for x in pe]]))
+    for t, s, r in _beta_tilde_runs(runs):
+        pe = r["curves"]["exact"]["per_eta"]
+        out.append(_row([t, s, *[f"{x['psnr']:.2f} / {x['ssim']:.3f}" for x in pe]]))
     return out
 
 

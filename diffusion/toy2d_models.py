@@ -478,6 +478,20 @@ def pscgan_estimate(
 # --------------------------------------------------------------------------- checkpoints
 
 
+def atomic_torch_save(payload: dict, path) -> None:
+    """``torch.save(payload, path)`` through a temp file and a rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".pt")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def save_checkpoint(path, *, modules: dict[str, nn.Module], key: str, info: dict) -> None:
     """Write ``{state dicts, configs, key, info}`` to ``path`` atomically (temp file + rename)."""
     path = Path(path)
@@ -488,14 +502,7 @@ def save_checkpoint(path, *, modules: dict[str, nn.Module], key: str, info: dict
         configs={k: m.config for k, m in modules.items()},
         state={k: m.state_dict() for k, m in modules.items()},
     )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".pt")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_torch_save(payload, path)
 
 
 _CLASSES = {"score": ScoreMLP, "generator": Generator, "critic": Critic}
