@@ -55,6 +55,47 @@ def test_data_seeded_and_standardised(name):
     assert np.all(np.abs(a.std(0) - 1) < 4 * se_sd)
 
 
+def _moon_of(u):
+    """Raw moons points -> 0 (upper arc, centre (0, 0)) or 1 (lower arc, centre (1, 0.5)) by
+    the nearer half circle; the half arcs are >= 0.5 apart, 10 noise sd."""
+
+    def dist(c, sign):
+        v = (u - c) * sign
+        th = np.clip(np.arctan2(v[:, 1], v[:, 0]), 0.0, np.pi)
+        return np.hypot(v[:, 0] - np.cos(th), v[:, 1] - np.sin(th))
+
+    return (dist(np.array([1.0, 0.5]), -1.0) < dist(np.zeros(2), 1.0)).astype(int)
+
+
+def test_moons_has_the_law_of_sklearn_make_moons():
+    """Our i.i.d. moons against scikit-learn's make_moons (an independent generator of the same
+    law, stratified): two-sample KS on the coordinates and on the two diagonals, n = 40 000 each;
+    a 0.02 shift of either moon or a swapped sign is rejected at this n (KS p ~ 1e-6 or less)."""
+    from scipy.stats import ks_2samp
+    from sklearn.datasets import make_moons
+
+    from diffusion.toy2d_data import raw_data
+
+    ours = raw_data("moons", 40000, np.random.default_rng(5))
+    ref, _ = make_moons(40000, noise=DATASETS["moons"]["noise"], random_state=7)
+    for w in ([1, 0], [0, 1], [1, 1], [1, -1]):
+        p = ks_2samp(ours @ np.array(w), ref @ np.array(w)).pvalue
+        assert p > 1e-4, (w, p)
+
+
+def test_moons_points_are_iid_not_stratified():
+    """make_moons puts exactly n/2 points on each moon; an i.i.d. draw puts Binomial(n, 1/2).
+    Over 2000 sets of n = 20 the count on the upper moon has variance n/4 = 5; the sample
+    variance of 2000 draws has sd about 5 * sqrt(2/1999) (= 0.16, plus the binomial's small
+    excess kurtosis), the check allows 1.0."""
+    from diffusion.toy2d_data import raw_data
+
+    rng = np.random.default_rng(11)
+    counts = np.array([(1 - _moon_of(raw_data("moons", 20, rng))).sum() for _ in range(2000)])
+    assert abs(counts.mean() - 10) < 4 * math.sqrt(5 / 2000)
+    assert abs(counts.var(ddof=1) - 5.0) < 1.0, counts.var(ddof=1)
+
+
 def test_data_bad_arguments():
     with pytest.raises(ValueError, match="name"):
         make_data("spiral", 10, np.random.default_rng(0))
