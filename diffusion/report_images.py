@@ -340,6 +340,7 @@ LEARNED_RUNS = (
     ("gmm_digits_deblur_0.2", "digits GMM, exact score"),
     ("dps_digits16_sr4_0.2", "digits16 network, DPS"),
     ("dps_digits16_inpaint_0.2", "digits16 network, DPS"),
+    ("dps_digits16_sr2_0.2", "digits16 network, DPS"),
 )
 
 

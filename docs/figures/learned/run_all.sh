@@ -39,4 +39,19 @@ for task in sr4 inpaint; do
     --no-progress --out "$R/dps_digits16_${task}_0.2"
 done
 
+# super-resolution x2 at sigma_y 0.2: zeta on validation digits over {0.3, 1}, then {0.1, 0.3}
+# (zeta = 0.3 won at every eta both times; --zeta ours), DiffPIR as the baseline
+python -m diffusion.restore --task sr2 --prior digits16 --sigma-y 0.05 --guidance dps \
+  --dps-form reference --variance beta_tilde --eta 0,0.2,0.4,0.6,0.8,1 --split fit --n-images 4 \
+  --samples-per-image 2 --image-batch 4 --steps 250 --tune-zeta 0.3,1 --threads 1 --no-progress \
+  --out "$R/tune_digits16_sr2"
+python -m diffusion.restore --task sr2 --prior digits16 --sigma-y 0.05 --guidance dps \
+  --dps-form reference --variance beta_tilde --eta 0,0.2,0.4,0.6,0.8,1 --split fit --n-images 4 \
+  --samples-per-image 2 --image-batch 4 --steps 250 --tune-zeta 0.1,0.3 --threads 1 --no-progress \
+  --out "$R/tune_digits16_sr2_low"
+python -m diffusion.restore --task sr2 --prior digits16 --sigma-y 0.2 --guidance dps \
+  --dps-form reference --zeta ours --variance beta_tilde --eta 0,0.4,0.8,1 --n-images 40 \
+  --samples-per-image 2 --image-batch 8 --steps 250 --baselines diffpir --threads 1 \
+  --no-progress --out "$R/dps_digits16_sr2_0.2"
+
 python -m diffusion.report_images "$R" --learned
