@@ -27,7 +27,10 @@ with replacement.
 **Randomness.** One seeded ``torch.Generator`` draws every batch index, flip, t and ε; the
 initial weights come from ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng`` (the
 global generator is left as it was). On the CPU with a fixed thread count a run is
-reproducible, and resuming is bit-identical to an uninterrupted run.
+reproducible, and resuming is bit-identical to an uninterrupted run. ``--device cuda`` trains
+on the GPU with the same CPU-drawn batches (so a run can move between CPU and GPU when
+resumed; each call's device is recorded under ``runs`` in ``train_config.json``); GPU
+arithmetic is not bit-identical to the CPU's.
 
 **Outputs in --out DIR.** ``checkpoint.pt`` (network, EMA, optimizer, step, generator state,
 log; written every ``--ckpt-minutes`` and at the end, atomically); the EMA network by
@@ -188,6 +191,7 @@ def train(
     fresh: bool = False,
     progress: bool = True,
     data_meta: dict | None = None,
+    device: str | torch.device = "cpu",
 ) -> dict:
     """Train (or resume) a UNet ε-prior on ``data`` and save it into ``out``.
 
@@ -210,6 +214,10 @@ def train(
         tqdm bar.
     data_meta : dict, optional
         Data settings stored in ``train_config.json`` and checked on resume.
+    device : str or torch.device
+        Where the network, its EMA and the optimizer live ("cpu" or "cuda"). The batches are
+        still drawn on the CPU by the seeded generator (so a run may resume on another device),
+        then moved.
 
     Returns
     -------
@@ -249,6 +257,10 @@ def train(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         unet = build_unet(S, tuple(channels), in_channels=C, layers_per_block=layers_per_block)
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available")
+    unet = unet.to(device)
     ema = copy.deepcopy(unet).requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=0.0)
     gen = torch.Generator().manual_seed(seed)
@@ -289,6 +301,7 @@ def train(
                 "seconds": round(time.perf_counter() - t_start, 1),
                 "it_per_s": round(it_per_s, 3),
                 "threads": torch.get_num_threads(),
+                "device": _device_name(device),
             },
         ]
         tmp = out / (CHECKPOINT + ".tmp")
@@ -360,6 +373,8 @@ def train(
         t = torch.randint(1, T + 1, (batch,), generator=gen)
         eps = torch.randn(x0.shape, generator=gen)
         x_t = sab[t].view(-1, 1, 1, 1) * x0 + somab[t].view(-1, 1, 1, 1) * eps
+        if device.type != "cpu":
+            x_t, t, eps = (v.to(device, non_blocking=True) for v in (x_t, t, eps))
         for g in opt.param_groups:
             g["lr"] = lr * min(1.0, (step + 1) / warmup) if warmup > 0 else lr
         loss = (unet(x_t, t - 1).sample - eps).pow(2).mean()
@@ -405,6 +420,12 @@ def train(
         "unet": unet,
         "ema": ema,
     }
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return "cpu"
 
 
 def _diffusers_version() -> str:
@@ -506,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema-decay", type=float, default=0.999)
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--ckpt-minutes", type=float, default=3.0)
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     p.add_argument("--fresh", action="store_true", help="ignore a checkpoint in --out")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
@@ -565,7 +587,9 @@ def main(argv=None) -> int:
         return 2
     if a.samples_figure:
         try:
-            prior = load_unet_prior(out, image_shape=DATASETS[a.data])
+            if a.device == "cuda" and not torch.cuda.is_available():
+                raise ValueError("--device cuda: no CUDA device is available")
+            prior = load_unet_prior(out, image_shape=DATASETS[a.data], device=a.device)
         except (FileNotFoundError, ValueError) as exc:
             print(f"python -m diffusion.train_prior: error: --out: {exc}", file=sys.stderr)
             return 2
@@ -601,6 +625,7 @@ def main(argv=None) -> int:
             fresh=a.fresh,
             progress=not a.no_progress,
             data_meta=meta,
+            device=a.device,
         )
     except UsageError as exc:
         print(f"python -m diffusion.train_prior: error: {exc}", file=sys.stderr)

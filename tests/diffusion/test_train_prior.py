@@ -177,3 +177,33 @@ def test_three_minute_digits_run_loss_falls(digits, tmp_path):
     log = res["log"]
     assert len(log) >= 4, f"only {res['step']} iterations in 3 minutes"
     assert log[-1][1] < 0.5 * log[0][1]
+
+
+def test_training_on_the_gpu_follows_the_cpu_run_and_resumes_on_the_cpu(digits, tmp_path, device):
+    """Same seed, same CPU-drawn batches: the GPU run starts from the CPU run's loss.
+
+    Only the first loss is compared (identical weights and batch): cuDNN convolutions use TF32
+    by default (10-bit mantissa, relative error ~1e-3 per product), so later iterates drift
+    apart; rtol 1e-2 leaves a 10x margin over that. A GPU checkpoint then resumes on the CPU.
+    """
+    if device == "cpu":
+        pytest.skip("needs CUDA (the CPU-only route is the rest of this file)")
+    data, _, meta = digits
+    cpu = train(data, tmp_path / "cpu", iters=5, seed=2, data_meta=meta, **TINY)
+    gpu = train(data, tmp_path / "gpu", iters=5, seed=2, data_meta=meta, device=device, **TINY)
+    assert gpu["losses"][0] == pytest.approx(cpu["losses"][0], rel=1e-2)
+    assert all(np.isfinite(gpu["losses"]))
+    assert next(gpu["ema"].parameters()).device.type == "cuda"
+    rest = train(data, tmp_path / "gpu", iters=8, seed=2, data_meta=meta, **TINY)
+    assert rest["resumed"] and rest["step"] == 8 and len(rest["losses"]) == 3
+    cfg = json.loads((tmp_path / "gpu" / "train_config.json").read_text())
+    assert [r["device"].split()[0] for r in cfg["runs"]] == ["cuda", "cpu"]
+
+
+def test_device_cuda_without_a_gpu_exits_2(tmp_path, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    argv = ["--data", "digits16", "--channels", "8,16", "--out", str(tmp_path), "--iters", "1"]
+    assert main([*argv, "--device", "cuda", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no CUDA device" in err
