@@ -57,7 +57,7 @@ phase() {
 }
 
 if [ "$SMOKE" = 1 ]; then
-  N=4 S=1 STEPS=4 ETA11=0,1 ETA4=0,1 IB=4 TUNE="0.3,1" NP=2 NBENCH="--steps 2 --rounds 1"
+  N=4 S=2 STEPS=4 ETA11=0,1 ETA4=0,1 IB=4 TUNE="0.3,1" NP=2 NBENCH="--steps 2 --rounds 1"
 else
   N=40 S=2 STEPS=250 ETA11=0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1 ETA4=0,0.4,0.8,1 IB=40
   TUNE="0.1,0.3,1,3" NP=32 NBENCH="--steps 10 --rounds 3"
