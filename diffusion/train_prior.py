@@ -474,6 +474,7 @@ def samples_figure(prior, real, path, *, n: int = 64, steps: int = 250, eta: flo
         steps=steps,
         generator=torch.Generator().manual_seed(seed),
         progress=False,
+        device=next(prior.unet.parameters()).device,
     )
     real = np.asarray(real, dtype=np.float64)[:n]
 

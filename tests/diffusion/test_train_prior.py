@@ -96,9 +96,10 @@ def test_resume_with_other_settings_is_refused(digits, tmp_path):
     assert res["step"] == 2 and not res["resumed"]
 
 
-def test_cli_trains_and_draws_samples(tmp_path, capsys):
+def test_cli_trains_and_draws_samples(tmp_path, capsys, device):
     out = tmp_path / "run"
     base = ["--data", "digits16", "--channels", "8,16", "--out", str(out), "--no-progress"]
+    base += ["--device", device]
     assert main([*base, "--iters", "3", "--log-every", "1", "--warmup", "0"]) == 0
     assert "3 iterations (fresh)" in capsys.readouterr().out
     for f in (
