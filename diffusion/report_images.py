@@ -341,12 +341,30 @@ LEARNED_RUNS = (
     ("dps_digits16_sr4_0.2", "digits16 network, DPS"),
     ("dps_digits16_inpaint_0.2", "digits16 network, DPS"),
     ("dps_digits16_sr2_0.2", "digits16 network, DPS"),
+    # run on an H200 (benchmarks/gpu_session.sh): 11 eta, DiffPIR as the baseline
+    ("dps_digits16_sr2_0.05", "digits16 network, DPS"),
+    ("dps_digits16_sr4_0.05", "digits16 network, DPS"),
+    ("dps_digits16_inpaint_0.05", "digits16 network, DPS"),
+    ("dps_digits16_deblur_0.05_gpu", "digits16 network, DPS"),
+    ("paper_table1_digits16_deblur_0.05", "digits16 network, DPS, the paper's zeta"),
+    ("paper_table2_digits16_deblur_0.05", "digits16 network, DPS, the paper's zeta"),
+    ("paper_table3_digits16_deblur_0.05", "digits16 network, DPS, the paper's zeta"),
+    ("dps_patches32_deblur_0.05", "patches32 network, DPS"),
+    ("dps_patches32_deblur_0.2", "patches32 network, DPS"),
 )
 
 
 def table_learned(runs: Path, name: str) -> list[str]:
-    """One run's η-curve and baselines: MSE/px, PSNR, SSIM, classifier FD, KID, accuracy."""
+    """One run's η-curve and baselines: MSE/px, PSNR, SSIM, classifier FD, KID, accuracy.
+
+    A run without the digit classifier's metrics (a photograph-patch prior) gets pixel-space
+    FD and sliced W2 in their place.
+    """
     r = load_run(runs, name)
+    if r is not None and not any(
+        "cfd" in x for v in r["curves"].values() for x in v["per_eta"]
+    ):
+        return _table_learned_pixels(r)
     cols = ["method", "MSE / px", "PSNR", "SSIM", "FD (classifier)", "KID", "accuracy"]
     out = _head(cols)
     if r is None:
@@ -378,6 +396,34 @@ def table_learned(runs: Path, name: str) -> list[str]:
         cfd = f"{ref[f'cfd{suffix}']:.3f}" if f"cfd{suffix}" in ref else "—"
         acc = f"{ref[f'accuracy{suffix}']:.3f}" if f"accuracy{suffix}" in ref else "—"
         out.append(_row([lab, "—", "—", "—", cfd, f"{ref[f'kid{suffix}']:.4f}", acc]))
+    return out
+
+
+def _table_learned_pixels(r: dict) -> list[str]:
+    """:func:`table_learned` for a run with pixel-space perception metrics only."""
+    out = _head(["method", "MSE / px", "PSNR", "SSIM", "FD (pixels)", "sliced W2"])
+    d = r["config"]["patch_size"] ** 2
+
+    def cells(x):
+        return [f"{x['mse'] / d:.4f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['fd']:.1f}",
+                f"{x['sw2']:.3f}"]  # fmt: skip
+
+    for curve, v in r["curves"].items():
+        lab = "ours, DPS" if curve == "dps" else "ours, exact score"
+        for x in v["per_eta"]:
+            out.append(_row([f"{lab}, η = {x['eta']:g}", *cells(x)]))
+    for x in r.get("baselines", {}).get("diffpir", []):
+        out.append(_row([f"DiffPIR, ζ = {x['zeta']:g}, λ = {x['lam']:g}", *cells(x)]))
+    ref = r["dataset_reference"]
+    M = r["config"]["samples_per_image"]
+    for suffix, lab in (
+        ("_truth", f"the clean test patches, each × {M} (a perfect restorer)"),
+        ("_clean", f"{ref.get('n_clean', '')} other clean patches"),
+    ):
+        if f"fd{suffix}" in ref:
+            out.append(
+                _row([lab, "—", "—", "—", f"{ref[f'fd{suffix}']:.1f}", f"{ref[f'sw2{suffix}']:.3f}"])
+            )
     return out
 
 

@@ -406,6 +406,8 @@ ZETA_OURS: dict[tuple[str, str, str], dict[float, float]] = {
     ("digits16", "sr2", "reference"): {0.0: 0.3, 0.2: 0.3, 0.4: 0.3, 0.6: 0.3, 0.8: 0.3, 1.0: 0.3},
     ("digits16", "sr4", "reference"): {0.0: 1.0, 0.2: 1.0, 0.4: 1.0, 0.6: 1.0, 0.8: 1.0, 1.0: 1.0},
     ("digits16", "inpaint", "reference"): {0.0: 1.0, 0.2: 1.0, 0.4: 1.0, 0.6: 1.0, 0.8: 1.0, 1.0: 1.0},
+    # 4 fit patches, grid {0.1, 0.3, 1, 3} on an H200 (docs/learned.md; 3 is the grid's edge)
+    ("patches32", "deblur", "reference"): {0.0: 3.0, 0.2: 3.0, 0.4: 3.0, 0.6: 3.0, 0.8: 3.0, 1.0: 1.0},
 }
 
 
