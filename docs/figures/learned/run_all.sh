@@ -60,6 +60,11 @@ python -m diffusion.restore --task sr2 --prior digits16 --sigma-y 0.2 --guidance
 # are these commands with --device cuda; the session's deadline skipped the last five
 # (inpainting, the three paper tables, the CPU run's arguments), which were then run unchanged
 # in a second call. The patches32 tuning wrote the zeta table that --zeta ours now holds.
+# the patches32 tuning chose the edge of its grid (zeta = 3); this CPU run checks {3, 10}
+python -m diffusion.restore --task deblur --prior patches32 --sigma-y 0.05 --guidance dps \
+  --dps-form reference --variance beta_tilde --eta 0,0.2,0.4,0.6,0.8,1 --split fit --n-images 4 \
+  --samples-per-image 2 --image-batch 4 --steps 250 --tune-zeta 3,10 --threads 1 --no-progress \
+  --out "$R/tune_patches32_deblur_high"
 if [ "${GPU:-0}" = 1 ]; then
   C="--device cuda --no-progress --steps 250 --variance beta_tilde --guidance dps --dps-form reference"
   E=0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
