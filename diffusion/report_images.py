@@ -351,6 +351,9 @@ LEARNED_RUNS = (
     ("paper_table3_digits16_deblur_0.05", "digits16 network, DPS, the paper's zeta"),
     ("dps_patches32_deblur_0.05", "patches32 network, DPS"),
     ("dps_patches32_deblur_0.2", "patches32 network, DPS"),
+    # CPU, 8 patches x 2 samples, 4 eta
+    ("dps_patches32_sr4_0.05", "patches32 network, DPS"),
+    ("dps_patches32_inpaint_0.05", "patches32 network, DPS"),
 )
 
 
