@@ -352,8 +352,12 @@ LEARNED_RUNS = (
     ("dps_patches32_deblur_0.05", "patches32 network, DPS"),
     ("dps_patches32_deblur_0.2", "patches32 network, DPS"),
     # CPU, 8 patches x 2 samples, 4 eta
+    ("dps_patches32_sr2_0.05", "patches32 network, DPS"),
+    ("dps_patches32_sr2_0.2", "patches32 network, DPS"),
     ("dps_patches32_sr4_0.05", "patches32 network, DPS"),
+    ("dps_patches32_sr4_0.2", "patches32 network, DPS"),
     ("dps_patches32_inpaint_0.05", "patches32 network, DPS"),
+    ("dps_patches32_inpaint_0.2", "patches32 network, DPS"),
 )
 
 

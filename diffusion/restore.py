@@ -409,6 +409,7 @@ ZETA_OURS: dict[tuple[str, str, str], dict[float, float]] = {
     # 4 fit patches, grid {0.1, 0.3, 1, 3} on an H200 (docs/learned.md; 3 is the grid's edge)
     ("patches32", "deblur", "reference"): {0.0: 3.0, 0.2: 3.0, 0.4: 3.0, 0.6: 3.0, 0.8: 3.0, 1.0: 1.0},
     # grid {1, 3, 10} on the CPU; the 10 at eta 0.6 is one noisy win of 4 patches x 2 samples
+    ("patches32", "sr2", "reference"): {0.0: 3.0, 0.2: 3.0, 0.4: 3.0, 0.6: 3.0, 0.8: 1.0, 1.0: 1.0},
     ("patches32", "sr4", "reference"): {0.0: 3.0, 0.2: 3.0, 0.4: 3.0, 0.6: 10.0, 0.8: 1.0, 1.0: 1.0},
     ("patches32", "inpaint", "reference"): {0.0: 3.0, 0.2: 3.0, 0.4: 3.0, 0.6: 3.0, 0.8: 1.0, 1.0: 1.0},
 }

@@ -65,9 +65,9 @@ python -m diffusion.restore --task deblur --prior patches32 --sigma-y 0.05 --gui
   --dps-form reference --variance beta_tilde --eta 0,0.2,0.4,0.6,0.8,1 --split fit --n-images 4 \
   --samples-per-image 2 --image-batch 4 --steps 250 --tune-zeta 3,10 --threads 1 --no-progress \
   --out "$R/tune_patches32_deblur_high"
-# patches32 SR x4 and inpainting at sigma_y 0.05 (CPU, 8 patches): zeta over {1, 3}, then {10}
-# (--zeta ours holds the merged choice), then the eta run
-for task in sr4 inpaint; do
+# patches32 SR x2, SR x4 and inpainting (CPU, 8 patches): zeta at sigma_y 0.05 over {1, 3},
+# then {10} (--zeta ours holds the merged choice), then the eta runs at both sigma_y
+for task in sr2 sr4 inpaint; do
   python -m diffusion.restore --task $task --prior patches32 --sigma-y 0.05 --guidance dps \
     --dps-form reference --variance beta_tilde --eta 0,0.2,0.4,0.6,0.8,1 --split fit \
     --n-images 4 --samples-per-image 2 --image-batch 4 --steps 250 --tune-zeta 1,3 --threads 1 \
@@ -76,10 +76,12 @@ for task in sr4 inpaint; do
     --dps-form reference --variance beta_tilde --eta 0,0.2,0.4,0.6,0.8,1 --split fit \
     --n-images 4 --samples-per-image 2 --image-batch 4 --steps 250 --tune-zeta 10 --threads 1 \
     --no-progress --out "$R/tune_patches32_${task}_high"
-  python -m diffusion.restore --task $task --prior patches32 --sigma-y 0.05 --guidance dps \
-    --dps-form reference --variance beta_tilde --zeta ours --eta 0,0.4,0.8,1 --n-images 8 \
-    --samples-per-image 2 --image-batch 8 --steps 250 --baselines diffpir --threads 1 \
-    --no-progress --out "$R/dps_patches32_${task}_0.05"
+  for s in 0.05 0.2; do
+    python -m diffusion.restore --task $task --prior patches32 --sigma-y $s --guidance dps \
+      --dps-form reference --variance beta_tilde --zeta ours --eta 0,0.4,0.8,1 --n-images 8 \
+      --samples-per-image 2 --image-batch 8 --steps 250 --baselines diffpir --threads 1 \
+      --no-progress --out "$R/dps_patches32_${task}_$s"
+  done
 done
 if [ "${GPU:-0}" = 1 ]; then
   C="--device cuda --no-progress --steps 250 --variance beta_tilde --guidance dps --dps-form reference"
