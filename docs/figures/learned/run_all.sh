@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every run behind docs/learned.md. python -m diffusion.report_images RUNS --learned prints its
-# tables; copies of the runs' results.json are in docs/figures/learned/runs/. About 75 minutes
-# of CPU on the shared 2-core machine, one torch thread per run.
+# tables; copies of the runs' results.json are in docs/figures/learned/runs/. About 2.5 hours
+# of CPU on the shared 2-core machine (two runs at a time), one torch thread per run.
 # Run from the repository root: bash docs/figures/learned/run_all.sh [RUNS]   (GPU=1 adds the H200 runs)
 set -euo pipefail
 R=${1:-runs/learned}
