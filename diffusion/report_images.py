@@ -383,14 +383,7 @@ def table_learned(runs: Path, name: str) -> list[str]:
         return [f"{x['mse'] / d:.4f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", cfd,
                 f"{x['kid']:.4f}", f"{x['accuracy']:.3f}"]  # fmt: skip
 
-    for curve, v in r["curves"].items():
-        lab = "ours, DPS" if curve == "dps" else "ours, exact score"
-        for x in v["per_eta"]:
-            out.append(_row([f"{lab}, η = {x['eta']:g}", *cells(x)]))
-    for x in r.get("baselines", {}).get("diffpir", []):
-        out.append(_row([f"DiffPIR, ζ = {x['zeta']:g}, λ = {x['lam']:g}", *cells(x)]))
-    for x in r.get("baselines", {}).get("pscgan", []):
-        out.append(_row([f"PSCGAN, N = {x['n_avg']}, σ_z = {x['sigma_z']:g}", *cells(x)]))
+    out += _method_rows(r, cells)
     ref = r["dataset_reference"]
     M = r["config"]["samples_per_image"]
     for suffix, lab in (
@@ -406,6 +399,20 @@ def table_learned(runs: Path, name: str) -> list[str]:
     return out
 
 
+def _method_rows(r: dict, cells) -> list[str]:
+    """Table rows of the η-curves, then DiffPIR's and PSCGAN's points; ``cells(x)`` formats one."""
+    out = []
+    for curve, v in r["curves"].items():
+        lab = "ours, DPS" if curve == "dps" else "ours, exact score"
+        for x in v["per_eta"]:
+            out.append(_row([f"{lab}, η = {x['eta']:g}", *cells(x)]))
+    for x in r.get("baselines", {}).get("diffpir", []):
+        out.append(_row([f"DiffPIR, ζ = {x['zeta']:g}, λ = {x['lam']:g}", *cells(x)]))
+    for x in r.get("baselines", {}).get("pscgan", []):
+        out.append(_row([f"PSCGAN, N = {x['n_avg']}, σ_z = {x['sigma_z']:g}", *cells(x)]))
+    return out
+
+
 def _table_learned_pixels(r: dict) -> list[str]:
     """:func:`table_learned` for a run with pixel-space perception metrics only."""
     out = _head(["method", "MSE / px", "PSNR", "SSIM", "FD (pixels)", "sliced W2"])
@@ -415,12 +422,7 @@ def _table_learned_pixels(r: dict) -> list[str]:
         return [f"{x['mse'] / d:.4f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['fd']:.1f}",
                 f"{x['sw2']:.3f}"]  # fmt: skip
 
-    for curve, v in r["curves"].items():
-        lab = "ours, DPS" if curve == "dps" else "ours, exact score"
-        for x in v["per_eta"]:
-            out.append(_row([f"{lab}, η = {x['eta']:g}", *cells(x)]))
-    for x in r.get("baselines", {}).get("diffpir", []):
-        out.append(_row([f"DiffPIR, ζ = {x['zeta']:g}, λ = {x['lam']:g}", *cells(x)]))
+    out += _method_rows(r, cells)
     ref = r["dataset_reference"]
     M = r["config"]["samples_per_image"]
     for suffix, lab in (
