@@ -586,10 +586,12 @@ def main(argv=None) -> int:
             f"python -m diffusion.train_prior: error: --out: {out} is not a folder", file=sys.stderr
         )
         return 2
+    if a.device == "cuda" and not torch.cuda.is_available():
+        print("python -m diffusion.train_prior: error: --device cuda: no CUDA device is available",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if a.samples_figure:
         try:
-            if a.device == "cuda" and not torch.cuda.is_available():
-                raise ValueError("--device cuda: no CUDA device is available")
             prior = load_unet_prior(out, image_shape=DATASETS[a.data], device=a.device)
         except (FileNotFoundError, ValueError) as exc:
             print(f"python -m diffusion.train_prior: error: --out: {exc}", file=sys.stderr)
