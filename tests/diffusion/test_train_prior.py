@@ -208,3 +208,6 @@ def test_device_cuda_without_a_gpu_exits_2(tmp_path, capsys):
     assert main([*argv, "--device", "cuda", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no CUDA device" in err
+    data, _, meta = load_training_data("digits16")
+    with pytest.raises(UsageError, match="no CUDA device"):
+        train(data, tmp_path / "api", iters=1, data_meta=meta, device="cuda", **TINY)
