@@ -33,7 +33,7 @@ import torch
 
 def _mixture(K: int, d: int, seed: int = 0):
     """The shipped mixture when (K, d) = (32, 256) and it exists, else a random one."""
-    from diffusion.priors_image import DEFAULT_WEIGHTS, load_gmm
+    from diffusion.priors.gmm_image import DEFAULT_WEIGHTS, load_gmm
     from numerics.gmm import GaussianMixture
 
     if (K, d) == (32, 256) and DEFAULT_WEIGHTS.exists():
@@ -59,7 +59,7 @@ def _time(fn, repeats: int, sync) -> float:
 
 
 def bench_denoiser(K=32, d=256, batch=88, repeats=20, device="cpu", dtype=torch.float32) -> dict:
-    from diffusion.priors_image import GMMImagePrior
+    from diffusion.priors.gmm_image import GMMImagePrior
     from numerics.schedule import linear_schedule
 
     gm, source = _mixture(K, d)
@@ -101,7 +101,7 @@ def bench_denoiser(K=32, d=256, batch=88, repeats=20, device="cpu", dtype=torch.
 
 
 def bench_sweep(guidance: str, samples: int, device: str, threads: int | None, tmp: Path) -> dict:
-    from diffusion.restore import main
+    from diffusion.experiments.restore.driver import main
 
     out = tmp / f"sweep-{guidance}"
     argv = [

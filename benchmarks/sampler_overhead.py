@@ -192,7 +192,7 @@ def main(argv=None) -> None:
     device = torch.device(args.device)
     torch.manual_seed(0)
     if args.net == "digits16":
-        from diffusion.unet_prior import load_unet_prior
+        from diffusion.priors.unet import load_unet_prior
 
         prior = load_unet_prior("digits16", device=device)
         net, args.size, args.channels, name = prior.net, 16, 1, "diffusers UNet2DModel digits16"

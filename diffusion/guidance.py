@@ -65,10 +65,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from numerics._validate import as_array, check_positive
-
-from .models import call_denoiser
-from .schedule import StepCoefficients, append_dims
+from diffusion.models import call_denoiser
+from diffusion.schedule import StepCoefficients, append_dims
+from numerics.validate import as_array, check_positive
 
 __all__ = ["ZETA_PRESETS", "DPSGuidance", "ExactGuidance", "Guidance", "zeta_function"]
 

@@ -40,7 +40,7 @@ from collections.abc import Callable
 
 import torch
 
-from .schedule import TorchSchedule, append_dims, as_torch_schedule
+from diffusion.schedule import TorchSchedule, append_dims, as_torch_schedule
 
 __all__ = [
     "Denoiser",

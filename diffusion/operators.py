@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from numerics._validate import check_positive
+from numerics.validate import check_positive
 
 __all__ = [
     "AveragePoolSR",

@@ -68,11 +68,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from diffusion.guidance import Guidance
+from diffusion.models import call_denoiser
+from diffusion.schedule import TorchSchedule, append_dims
 from numerics.schedule import Schedule, respace
-
-from .guidance import Guidance
-from .models import call_denoiser
-from .schedule import TorchSchedule, append_dims
 
 __all__ = ["DivergenceError", "VARIANCES", "STARTS", "sample"]
 

@@ -30,8 +30,8 @@ from collections.abc import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._validate import as_array, check_eta
-from .schedule import Schedule
+from numerics.schedule import Schedule
+from numerics.validate import as_array, check_eta
 
 __all__ = ["eta_chain", "initial_state", "run_posterior_chain", "step_covariance"]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_array, check_eta, check_positive
+from numerics.validate import as_array, check_eta, check_positive
 
 __all__ = [
     "dp_function",
@@ -39,21 +39,23 @@ def dp_function(mmse, P):
 
     Parameters
     ----------
-    mmse : float > 0
-        tr Cov[x | y].
+    mmse : float or array, > 0
+        tr Cov[x | y] (an array: one posterior per entry, broadcast against P).
     P : float or array, >= 0
         W2 distance between the estimator's law and the posterior.
 
     Returns
     -------
-    D : float or array, same shape as P
+    D : float or array, the broadcast shape of mmse and P
 
     Examples
     --------
     >>> float(dp_function(1.0, 0.0)), float(dp_function(1.0, 0.5)), float(dp_function(1.0, 2.0))
     (2.0, 1.25, 1.0)
     """
-    mmse = check_positive(mmse, "mmse")
+    mmse = as_array(mmse, "mmse")
+    if np.any(mmse <= 0):
+        raise ValueError("mmse: expected values > 0")
     P = as_array(P, "P")
     if np.any(P < 0):
         raise ValueError("P: expected perception values >= 0")

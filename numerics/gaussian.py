@@ -28,8 +28,8 @@ import numpy as np
 import ot
 import scipy.linalg as sla
 
-from ._validate import as_array, check_eta, check_positive, check_spd
-from .schedule import Schedule
+from numerics.schedule import Schedule
+from numerics.validate import as_array, check_eta, check_positive, check_spd
 
 __all__ = [
     "bures_w2",

@@ -72,14 +72,15 @@ References
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
 import ot
 from scipy.spatial import cKDTree
 
-from ._validate import as_array, check_spd, check_weights
-from .gaussian import bures_w2, gaussian_kl
+from numerics.gaussian import bures_w2, gaussian_kl
+from numerics.validate import as_array, check_spd, check_weights
 
 __all__ = [
     "conditional_mse",
@@ -87,8 +88,13 @@ __all__ = [
     "gaussian_fit_kl",
     "gaussian_fit_w2",
     "knn_kl",
+    "knn_kl_or_none",
     "metric_floor",
     "mse_to_truth",
+    "orthonormal_directions",
+    "psnr",
+    "random_directions",
+    "sliced_w2",
     "w2_empirical",
     "w2_to_gmm",
 ]
@@ -253,10 +259,7 @@ def w2_empirical(
             raise ValueError(f"n_projections: expected an integer >= 1, got {n_projections!r}")
         if n_projections < 1:
             raise ValueError(f"n_projections: expected an integer >= 1, got {n_projections!r}")
-        gen = np.random.default_rng(seed)
-        theta = gen.normal(size=(d, int(n_projections)))
-        theta /= np.linalg.norm(theta, axis=0, keepdims=True)
-        return float(ot.sliced_wasserstein_distance(X, Y, a, b, projections=theta, p=2))
+        return sliced_w2(X, Y, random_directions(d, int(n_projections), seed), a=a, b=b)
     M = ot.dist(X, Y, metric="sqeuclidean", backend="scipy")
     with warnings.catch_warnings():
         # POT warns and returns a sub-optimal cost; we raise instead (below).
@@ -404,7 +407,7 @@ def gaussian_fit_w2(X, Y) -> float:
     return bures_w2(mx, Sx, my, Sy)
 
 
-def frechet_distance(X, Y) -> float:
+def frechet_distance(X, Y, *, rank_safe: bool = False) -> float:
     r"""Fréchet distance (*squared* Bures W2) between Gaussian fits, the FID formula.
 
     .. math::
@@ -415,10 +418,16 @@ def frechet_distance(X, Y) -> float:
     in whatever feature space X and Y live (FID uses Inception features; here it is
     usually the data space). Squared: ``frechet_distance(X, Y) = gaussian_fit_w2(X, Y)**2``.
 
+    With ``rank_safe`` the symmetric square roots come from ``eigh`` and negative rounding
+    eigenvalues are clipped to 0, so the value stays finite when n <= d (rank-deficient
+    sample covariances), where the default route returns NaN.
+
     Parameters
     ----------
     X : (n, d) array, n >= 2
     Y : (m, d) array, m >= 2
+    rank_safe : bool
+        Use the clipped eigen-decomposition route (finite for singular covariances).
 
     Returns
     -------
@@ -429,7 +438,11 @@ def frechet_distance(X, Y) -> float:
     >>> X = [[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]
     >>> round(frechet_distance(X, [[x + 3.0, y - 4.0] for x, y in X]), 9)
     25.0
+    >>> round(frechet_distance(X, [[x + 3.0, y - 4.0] for x, y in X], rank_safe=True), 9)
+    25.0
     """
+    if rank_safe:
+        return _frechet_rank_safe(X, Y)
     mx, Sx, my, Sy = _fit_pair(X, Y, min_n=2)
     return bures_w2(mx, Sx, my, Sy, squared=True)
 
@@ -572,3 +585,138 @@ def _fit_pair(X, Y, *, min_n: int | None):
     mx, Sx = _fit(X, "X", d=None, min_n=min_n)
     my, Sy = _fit(Y, "Y", d=mx.shape[0], min_n=min_n)
     return mx, Sx, my, Sy
+
+
+# --------------------------------------------------------------------------- sliced W2, PSNR
+
+
+def random_directions(d: int, n: int, seed=0) -> np.ndarray:
+    r"""``n`` random unit directions of :math:`\mathbb{R}^d` as a ``(d, n)`` array.
+
+    Normalised Gaussian vectors from ``numpy.random.default_rng(seed)`` (uniform on the
+    sphere); the directions of :func:`w2_empirical` ``(method="sliced")``.
+
+    Examples
+    --------
+    >>> th = random_directions(3, 4, 0)
+    >>> th.shape, bool(np.allclose(np.linalg.norm(th, axis=0), 1.0))
+    ((3, 4), True)
+    """
+    theta = np.random.default_rng(seed).normal(size=(d, int(n)))
+    theta /= np.linalg.norm(theta, axis=0, keepdims=True)
+    return theta
+
+
+def orthonormal_directions(d: int, n_bases: int, seed) -> np.ndarray:
+    r"""``n_bases`` random orthonormal bases of :math:`\mathbb{R}^d` as a ``(d, n_bases d)`` array.
+
+    Their columns satisfy :math:`\frac1L\sum_l\theta_l\theta_l^\top = I/d` exactly, so that
+    ``sliced_w2(X, Y, theta, rescale=True)`` is the exact W2 for a translation and never
+    exceeds it in expectation (the conditional D(P) of :func:`numerics.dp.dp_function`
+    stays a lower bound with it). QR of Gaussian matrices with the signs of R's diagonal
+    fixed (Haar-distributed).
+
+    Examples
+    --------
+    >>> th = orthonormal_directions(3, 2, 0)
+    >>> th.shape, bool(np.allclose(th @ th.T / 6, np.eye(3) / 3))
+    ((3, 6), True)
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(int(n_bases)):
+        q, r = np.linalg.qr(rng.standard_normal((d, d)))
+        out.append(q * np.sign(np.diag(r)))
+    return np.concatenate(out, axis=1)
+
+
+def sliced_w2(X, Y, theta, *, a=None, b=None, rescale: bool = False) -> float:
+    r"""Sliced 2-Wasserstein distance of two sample sets along the given directions (POT).
+
+    .. math::
+
+        SW_2(X, Y) = \Big(\frac1L \sum_{l=1}^L W_2^2(\theta_l^\top X, \theta_l^\top Y)\Big)^{1/2},
+
+    1-D W2 by ``ot.sliced_wasserstein_distance`` with ``projections=theta``. With
+    ``rescale`` the value is multiplied by :math:`\sqrt d`, so that a translation by v gives
+    :math:`\|v\|` (exactly for :func:`orthonormal_directions`, in expectation of
+    :math:`SW_2^2` for :func:`random_directions`). Biased upward at finite n like every
+    empirical W2.
+
+    Parameters
+    ----------
+    X : (n, d) array
+    Y : (m, d) array
+    theta : (d, L) array of unit directions
+    a, b : (n,) and (m,) arrays, optional
+        Sample weights (uniform if omitted).
+    rescale : bool
+        Multiply by :math:`\sqrt d`.
+
+    Examples
+    --------
+    >>> th = orthonormal_directions(2, 1, 0)
+    >>> X = np.random.default_rng(1).normal(size=(5, 2))
+    >>> round(sliced_w2(X, X + np.array([3.0, 4.0]), th, rescale=True), 9)
+    5.0
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    if a is None:
+        sw = float(ot.sliced_wasserstein_distance(X, Y, projections=theta, p=2))
+    else:
+        sw = float(ot.sliced_wasserstein_distance(X, Y, a, b, projections=theta, p=2))
+    return math.sqrt(X.shape[1]) * sw if rescale else sw
+
+
+def psnr(x, ref, *, data_range: float = 2.0) -> np.ndarray:
+    r"""Peak signal-to-noise ratio of each row of ``x`` against ``ref``, in dB.
+
+    .. math::
+
+        \mathrm{PSNR}_b = 10 \log_{10} \frac{R^2}{\frac1D\|x_b - r_b\|^2},
+
+    R = ``data_range`` (2 for [-1, 1] images), D entries per row; the MSE is clipped at
+    1e-20 (an exact match gives 206 dB at R = 2).
+
+    Parameters
+    ----------
+    x : (B, D) array
+    ref : (B, D) or (D,) array (broadcast against x)
+
+    Returns
+    -------
+    psnr : (B,) array
+
+    Examples
+    --------
+    >>> psnr(np.zeros((2, 4)), np.full(4, 0.2)).round(6).tolist()   # MSE 0.04, R = 2
+    [20.0, 20.0]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    err = np.mean((x - ref) ** 2, axis=1)
+    return 10.0 * np.log10(data_range**2 / np.maximum(err, 1e-20))
+
+
+def knn_kl_or_none(X, Y, *, k: int = 1):
+    """:func:`knn_kl`, or None where it is undefined or not finite (e.g. collapsed samples)."""
+    try:
+        v = float(knn_kl(X, Y, k=k))
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _frechet_rank_safe(X, Y) -> float:
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    Sx = np.atleast_2d(np.cov(X, rowvar=False))
+    Sy = np.atleast_2d(np.cov(Y, rowvar=False))
+    lam, U = np.linalg.eigh(0.5 * (Sx + Sx.T))
+    root = (U * np.sqrt(np.clip(lam, 0.0, None))) @ U.T
+    mid = root @ Sy @ root
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(0.5 * (mid + mid.T)), 0.0, None)).sum()
+    dm = X.mean(axis=0) - Y.mean(axis=0)
+    return float(max(dm @ dm + np.trace(Sx) + np.trace(Sy) - 2.0 * cross, 0.0))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.priors import PAPER_GMM, GaussianPrior, MixturePrior
+from diffusion.priors.analytic import PAPER_GMM, GaussianPrior, MixturePrior
 from numerics.gmm import GaussianMixture
 from numerics.schedule import linear_schedule
 

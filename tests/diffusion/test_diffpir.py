@@ -13,7 +13,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from diffusion.diffpir import _CACHE, data_step, diffpir, rho_schedule
+from diffusion.baselines.diffpir import _CACHE, data_step, diffpir, rho_schedule
 from diffusion.models import Denoiser
 from diffusion.operators import (
     AveragePoolSR,
@@ -23,7 +23,7 @@ from diffusion.operators import (
     Inpainting,
     random_mask,
 )
-from diffusion.priors import GaussianPrior
+from diffusion.priors.analytic import GaussianPrior
 from diffusion.sampler import DivergenceError
 from numerics.schedule import linear_schedule, respace
 from tests.diffusion._helpers import gen, one_thread  # noqa: F401  (autouse fixture)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.digit_classifier import (
+from diffusion.data.digits import digits16
+from diffusion.metrics.digit_classifier import (
     DigitCNN,
     _shift,
     as_image_batch,
@@ -13,7 +14,6 @@ from diffusion.digit_classifier import (
     save_digit_classifier,
     train_classifier,
 )
-from diffusion.digits import digits16
 
 from ._helpers import one_thread  # noqa: F401  (autouse)
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from diffusion.digits import digits16, upsample
+from diffusion.data.digits import digits16, upsample
 
 
 def test_split_is_a_stratified_partition_of_the_1797_digits():

@@ -9,7 +9,7 @@ import torch
 
 from diffusion.guidance import ZETA_PRESETS, DPSGuidance, ExactGuidance, zeta_function
 from diffusion.operators import DenseOperator, Identity
-from diffusion.priors import GaussianPrior
+from diffusion.priors.analytic import GaussianPrior
 from diffusion.schedule import TorchSchedule
 from numerics.gmm import conditional_score
 from tests.diffusion._helpers import SCHED, one_thread, paper_gmm, paper_prior  # noqa: F401

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.fit_gmm_prior import fit_patch_gmm, save_gmm
-from diffusion.images import (
+from diffusion.data.patches import (
     EXCLUDED_IMAGES,
     FIT_IMAGES,
     TEST_IMAGES,
@@ -17,7 +16,8 @@ from diffusion.images import (
     load_image,
     patch_dataset,
 )
-from diffusion.priors_image import DEFAULT_WEIGHTS, GMMImagePrior, load_gmm
+from diffusion.priors.fit_gmm import fit_patch_gmm, save_gmm
+from diffusion.priors.gmm_image import DEFAULT_WEIGHTS, GMMImagePrior, load_gmm
 from numerics.gmm import GaussianMixture
 from numerics.schedule import linear_schedule
 from tests.strategies import random_spd
@@ -198,7 +198,7 @@ def test_shipped_weights_file():
 
 def test_gmm_image_prior_public_name_in_diffusion_priors():
     """The issue's contract name ``diffusion.priors.GMMImagePrior`` is the same class."""
-    import diffusion.priors
+    import diffusion.priors.analytic
 
     assert diffusion.priors.GMMImagePrior is GMMImagePrior
     with pytest.raises(AttributeError):

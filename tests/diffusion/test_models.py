@@ -16,7 +16,7 @@ from diffusion.models import (
     eps_from_denoiser,
     score_from_denoiser,
 )
-from diffusion.priors import GaussianPrior
+from diffusion.priors.analytic import GaussianPrior
 from tests.diffusion._helpers import SCHED, one_thread  # noqa: F401
 
 

@@ -8,8 +8,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from diffusion import perception as P
-from diffusion.digits import digits16
+from diffusion.data.digits import digits16
+from diffusion.metrics import perception as P
 
 from ._helpers import one_thread  # noqa: F401  (autouse)
 

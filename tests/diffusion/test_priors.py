@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.priors import GaussianPrior, MixturePrior
+from diffusion.priors.analytic import GaussianPrior, MixturePrior
 from numerics.gaussian import linear_gaussian_posterior
 from numerics.gmm import GaussianMixture
 from tests.diffusion._helpers import SCHED, gen, one_thread, paper_gmm  # noqa: F401

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.digits import digits16
-from diffusion.pscgan_images import (
+from diffusion.baselines.pscgan_images import (
     DEBLUR,
     ImageCritic,
     ImageGenerator,
@@ -16,7 +15,8 @@ from diffusion.pscgan_images import (
     save_pscgan,
     train_pscgan_images,
 )
-from diffusion.toy2d_models import count_parameters
+from diffusion.data.digits import digits16
+from diffusion.experiments.toy2d.models import count_parameters
 
 from ._helpers import gen, one_thread  # noqa: F401  (autouse)
 
@@ -140,7 +140,7 @@ def test_bad_training_arguments_are_rejected():
 
 
 def test_evaluation_rows_score_the_measurement_and_every_setting():
-    from diffusion.pscgan_images import evaluate_pscgan
+    from diffusion.baselines.pscgan_images import evaluate_pscgan
 
     g = ImageGenerator(width=8)
     rows = evaluate_pscgan(g, sigma_ys=(0.2,), n_avgs=(1, 2), sigma_zs=(0.0,), split="val")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from diffusion.report_images import main, tables
+from diffusion.experiments.report_images import main, tables
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "docs" / "figures" / "images" / "runs"
@@ -57,7 +57,7 @@ LEARNED_PAGE = ROOT / "docs" / "learned.md"
 
 
 def test_learned_page_quotes_its_tables():
-    from diffusion.report_images import learned_tables
+    from diffusion.experiments.report_images import learned_tables
 
     page = LEARNED_PAGE.read_text()
     for name, lines in learned_tables(LEARNED_RUNS_DIR).items():

@@ -11,18 +11,9 @@ import pytest
 import scipy.ndimage as ndi
 import torch
 
-from diffusion.fit_gmm_prior import fit_patch_gmm, save_gmm
-from diffusion.images import patch_dataset
-from diffusion.restore import (
-    TASKS,
-    dp_bound,
-    exact_posterior,
-    frechet_pixels,
-    main,
-    orthonormal_directions,
-    q_variance,
-    sliced_perception,
-)
+from diffusion.data.patches import patch_dataset
+from diffusion.experiments.restore.driver import TASKS, main
+from diffusion.priors.fit_gmm import fit_patch_gmm, save_gmm
 
 
 @pytest.fixture(scope="module")
@@ -74,84 +65,6 @@ def test_operator_matrices_against_independent_routes(rng):
     ref = x.copy()
     ref[4:12, 4:12] = 0.0
     np.testing.assert_allclose(M @ x.ravel(), ref.ravel(), atol=0)
-
-
-def test_exact_posterior_equals_numerics_gmm_posterior(rng):
-    from numerics.gmm import GaussianMixture
-    from tests.strategies import random_spd
-
-    K, d = 4, 16
-    gm = GaussianMixture(
-        rng.dirichlet(np.ones(K)),
-        rng.normal(size=(K, d)),
-        np.stack([random_spd(rng, d, cond=1e3, scale=0.3) for _ in range(K)]),
-    )
-    A = TASKS["sr2"].make((1, 4, 4)).as_matrix().numpy()
-    y = A @ gm.sample(1, rng)[0] + 0.05 * rng.normal(size=A.shape[0])
-    ref = gm.posterior(A, 0.05, y)
-    got, dropped = exact_posterior(gm, A, 0.05, y, floor=0.0)
-    assert dropped == 0.0
-    np.testing.assert_allclose(got.weights, ref.weights, rtol=1e-9, atol=1e-14)
-    np.testing.assert_allclose(got.means, ref.means, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(got.covs, ref.covs, rtol=1e-10, atol=1e-12)
-    # Pruning drops the light components, reports their mass and renormalises the rest.
-    keep = ref.weights >= 0.2
-    pruned, dropped = exact_posterior(gm, A, 0.05, y, floor=0.2)
-    assert pruned.K == keep.sum()
-    assert dropped == pytest.approx(ref.weights[~keep].sum(), abs=1e-12)
-    np.testing.assert_allclose(pruned.weights, ref.weights[keep] / ref.weights[keep].sum())
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def test_q_variance_is_the_law_of_total_variance(rng):
-    """Var ||x - m||^2 for a mixture: E_k Var_k + Var_k E_k with Gaussian moments per k."""
-    from numerics.gmm import GaussianMixture
-    from tests.strategies import random_spd
-
-    K, d = 3, 5
-    gm = GaussianMixture(
-        rng.dirichlet(np.ones(K)),
-        rng.normal(size=(K, d)),
-        np.stack([random_spd(rng, d, scale=0.5) for _ in range(K)]),
-    )
-    m = gm.mean()
-    w, a, C = gm.weights, gm.means - m, gm.covs
-    mean_k = np.array([np.trace(C[k]) + a[k] @ a[k] for k in range(K)])
-    var_k = np.array([2 * np.trace(C[k] @ C[k]) + 4 * a[k] @ C[k] @ a[k] for k in range(K)])
-    ref = w @ var_k + w @ (mean_k - w @ mean_k) ** 2
-    assert q_variance(gm, m) == pytest.approx(ref, rel=1e-12)
-
-
-def test_sliced_perception_translation_and_shrinkage(rng):
-    d = 6
-    th = orthonormal_directions(d, 2, 0)
-    np.testing.assert_allclose(th @ th.T / (2 * d), np.eye(d) / d, atol=1e-12)
-    X = rng.normal(size=(40, d))
-    v = rng.normal(size=d)
-    assert sliced_perception(X, X + v, th) == pytest.approx(np.linalg.norm(v), rel=1e-10)
-    # Shrinking a sample set toward its centre by c moves every projected quantile
-    # by (1 - c) of its distance: P = (1 - c) * P(point mass, set) exactly (same n).
-    m = X.mean(axis=0)
-    for c in (0.0, 0.3, 1.0):
-        P = sliced_perception(m + c * (X - m), X, th)
-        assert P == pytest.approx((1 - c) * np.sqrt(np.sum((X - m) ** 2) / 40), rel=1e-9)
-
-
-def test_dp_bound_and_frechet():
-    assert dp_bound(2.0, 0.0) == pytest.approx(4.0)
-    assert dp_bound(2.0, 10.0) == pytest.approx(2.0)
-    rng = np.random.default_rng(0)
-    X, Y = rng.normal(size=(8, 20)), rng.normal(size=(50, 20))  # n < d: singular fits
-    fd = frechet_pixels(X, Y)
-    assert np.isfinite(fd) and fd > 0
-    A = rng.normal(size=(300, 3))
-    ref = (
-        np.sum((A.mean(0) - (2 * A).mean(0)) ** 2)
-        + np.trace(np.cov(A.T)) * (1 + 4 - 2 * 2)  # S_Y = 4 S_X: tr S + 4 tr S - 2 * 2 tr S
-    )
-    assert frechet_pixels(A, 2 * A) == pytest.approx(ref, rel=1e-9)
 
 
 # --------------------------------------------------------------------------- the command

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.restore import PSCGAN_POINTS, clean_images, main
+from diffusion.experiments.restore.driver import PSCGAN_POINTS, clean_images, main
 
 
 def _run(out, *extra):
@@ -79,7 +79,7 @@ def test_exact_gmm_prior_of_the_digits_runs_with_exact_guidance(tmp_path):
 
 
 def _save_unet(path, *, in_channels=1, size=8):
-    from diffusion.unet_prior import build_unet
+    from diffusion.priors.unet import build_unet
 
     torch.manual_seed(0)
     build_unet(size, (8, 16), in_channels=in_channels).save_pretrained(path)
@@ -118,7 +118,7 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
 def test_digit_metrics_pair_each_restoration_with_its_own_label():
     """Clean test digits as 'restorations' score the classifier's own test accuracy (99.7 %
     over all 360; >= 0.95 on these 100 allows 5 misses) -- a label mix-up gives ~0.1."""
-    from diffusion.restore import _digit_metrics
+    from diffusion.experiments.restore.driver import _digit_metrics
 
     x, labels = clean_images("digits", "test", 100, size=16, seed=0)
     pool, _ = clean_images("digits", "pool", 300, size=16, seed=0)
@@ -136,7 +136,7 @@ def test_zeta_ours_is_what_the_committed_tuning_runs_chose():
     import json
     from pathlib import Path
 
-    from diffusion.restore import ZETA_OURS
+    from diffusion.experiments.restore.driver import ZETA_OURS
 
     runs = Path(__file__).resolve().parents[2] / "docs" / "figures" / "learned" / "runs"
     checked = 0

@@ -45,7 +45,7 @@ FLOOR = 1e-10
 def _gaussian_posterior_problem(schedule=SCHED):
     """d = 3, prior N(mu, P), A (2 x 3), sigma_y = 0.05: two posterior directions of variance
     ~1e-3 (comparable to beta_1 = 1e-4 .. beta_20) and one of the prior's scale."""
-    from diffusion.priors import GaussianPrior
+    from diffusion.priors.analytic import GaussianPrior
 
     rng = np.random.default_rng(7)
     P = random_spd(rng, 3, cond=10.0)
@@ -137,7 +137,7 @@ def test_beta_tilde_underdisperses_near_beta_1(sigma_y, device):
     comparable to beta_1 = 1e-4. With beta_tilde (beta_tilde_1 = 0) the eta = 1 chain ends
     below 2 MMSE -- the torch chain reproduces the numerics prediction, not 2 -- while the
     exact (second-order Tweedie) variance gives 2. n = 2000, T = 1000."""
-    from diffusion.priors import GaussianPrior
+    from diffusion.priors.analytic import GaussianPrior
 
     n = 2000
     prior = GaussianPrior([0.0, 0.0], np.diag([1.0, 0.5]), SCHED)

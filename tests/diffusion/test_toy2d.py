@@ -11,11 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion import toy2d
-from diffusion.priors import MixturePrior
-from diffusion.toy2d import dp_point, load_config, main, oracle_posterior, sweep_ours
-from diffusion.toy2d_data import DATASETS, make_data
-from diffusion.toy2d_models import (
+from diffusion.data.toy2d import DATASETS, make_data
+from diffusion.experiments.toy2d import driver as toy2d
+from diffusion.experiments.toy2d.driver import (
+    dp_point,
+    load_config,
+    main,
+    oracle_posterior,
+    sweep_ours,
+)
+from diffusion.experiments.toy2d.models import (
     Critic,
     Generator,
     ScoreMLP,
@@ -25,7 +30,8 @@ from diffusion.toy2d_models import (
     train_pscgan,
     train_score,
 )
-from numerics.dp_curve import DEFAULT_PROBLEM, load_problem, run
+from diffusion.priors.analytic import MixturePrior
+from numerics.dp_curve.driver import DEFAULT_PROBLEM, load_problem, run
 from numerics.metrics import metric_floor, w2_empirical
 from numerics.schedule import linear_schedule
 
@@ -74,7 +80,7 @@ def test_moons_has_the_law_of_sklearn_make_moons():
     from scipy.stats import ks_2samp
     from sklearn.datasets import make_moons
 
-    from diffusion.toy2d_data import raw_data
+    from diffusion.data.toy2d import raw_data
 
     ours = raw_data("moons", 40000, np.random.default_rng(5))
     ref, _ = make_moons(40000, noise=DATASETS["moons"]["noise"], random_state=7)
@@ -88,7 +94,7 @@ def test_moons_points_are_iid_not_stratified():
     Over 2000 sets of n = 20 the count on the upper moon has variance n/4 = 5; the sample
     variance of 2000 draws has sd about 5 * sqrt(2/1999) (= 0.16, plus the binomial's small
     excess kurtosis), the check allows 1.0."""
-    from diffusion.toy2d_data import raw_data
+    from diffusion.data.toy2d import raw_data
 
     rng = np.random.default_rng(11)
     counts = np.array([(1 - _moon_of(raw_data("moons", 20, rng))).sum() for _ in range(2000)])

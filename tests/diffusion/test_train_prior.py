@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.train_prior import UsageError, ema_decay_at, load_training_data, main, train
-from diffusion.unet_prior import load_unet_prior
+from diffusion.priors.unet import load_unet_prior
+from diffusion.training.train_prior import UsageError, ema_decay_at, load_training_data, main, train
 
 TINY = {"channels": (8, 16), "warmup": 0, "log_every": 10, "progress": False}
 

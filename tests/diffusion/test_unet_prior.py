@@ -12,8 +12,7 @@ import torch
 from diffusion.guidance import DPSGuidance
 from diffusion.models import EpsilonAdapter
 from diffusion.operators import AveragePoolSR
-from diffusion.sampler import sample
-from diffusion.unet_prior import (
+from diffusion.priors.unet import (
     PRIOR_FOLDERS,
     PRIOR_SHAPES,
     UNetPrior,
@@ -22,6 +21,7 @@ from diffusion.unet_prior import (
     load_unet_prior,
     resolve_prior,
 )
+from diffusion.sampler import sample
 from numerics.schedule import linear_schedule
 
 SCHED = linear_schedule(1000)

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from numerics.dp import dp_function
-from numerics.dp_curve import DEFAULT_PROBLEM, ProblemError, dps_score, load_problem, main, run
+from numerics.dp_curve.driver import (
+    DEFAULT_PROBLEM,
+    ProblemError,
+    dps_score,
+    load_problem,
+    main,
+    run,
+)
 from numerics.gaussian import eta_chain_moments
 from numerics.gmm import GaussianMixture
 from numerics.schedule import linear_schedule

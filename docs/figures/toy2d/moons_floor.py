@@ -7,7 +7,7 @@ Quoted in docs/toy2d.md (sample-quality check). n = 2000, 10 repeats, standardis
 import numpy as np
 from sklearn.datasets import make_moons
 
-from diffusion.toy2d_data import _standardisation, make_data
+from diffusion.data.toy2d import _standardisation, make_data
 from numerics.metrics import w2_empirical
 
 n, R = 2000, 10

@@ -43,13 +43,12 @@ import math
 import numpy as np
 import torch
 
-from numerics._validate import as_array, check_positive, check_spd
+from diffusion.models import Denoiser, check_time
 from numerics.gaussian import linear_gaussian_posterior
 from numerics.gmm import GaussianMixture
+from numerics.validate import as_array, check_positive, check_spd
 
-from .models import Denoiser, check_time
-
-__all__ = ["GaussianPrior", "MixturePrior", "PAPER_GMM"]  # and GMMImagePrior, lazily (end)
+__all__ = ["GaussianPrior", "MixturePrior", "PAPER_GMM"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -362,12 +361,3 @@ class GaussianPrior(MixturePrior):
         m, S = linear_gaussian_posterior(self.loc, self.cov, A, sigma_y, _vector_of(y))
         return GaussianPrior(m, S, self.schedule)
 
-
-def __getattr__(name: str):
-    # GMMImagePrior lives in diffusion.priors_image (it subclasses MixturePrior, so importing
-    # it here eagerly would be circular); ``diffusion.priors.GMMImagePrior`` is its public name.
-    if name == "GMMImagePrior":
-        from .priors_image import GMMImagePrior
-
-        return GMMImagePrior
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -51,9 +51,9 @@ from pathlib import Path
 
 import torch
 
+from diffusion._paths import WEIGHTS_DIR
+from diffusion.models import EpsilonAdapter
 from numerics.schedule import Schedule, linear_schedule
-
-from .models import EpsilonAdapter
 
 __all__ = [
     "PRIOR_FOLDERS",
@@ -65,7 +65,7 @@ __all__ = [
     "unet_model_folder",
 ]
 
-_WEIGHTS = Path(__file__).resolve().parent / "weights"
+_WEIGHTS = WEIGHTS_DIR
 
 #: Registered learned priors shipped with the package: name -> model folder.
 PRIOR_FOLDERS: dict[str, Path] = {

@@ -29,14 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffusion._paths import WEIGHTS_DIR
+from diffusion.priors.analytic import MixturePrior
 from numerics.gmm import GaussianMixture
-
-from .priors import MixturePrior
 
 __all__ = ["DEFAULT_WEIGHTS", "GMMImagePrior", "load_gmm"]
 
 #: The shipped model (see :mod:`diffusion.fit_gmm_prior` for the command that refits it).
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "gmm_patches16.npz"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "gmm_patches16.npz"
 
 
 def load_gmm(path=DEFAULT_WEIGHTS) -> tuple[GaussianMixture, dict]:
@@ -133,7 +133,7 @@ class GMMImagePrior(MixturePrior):
         seed: int = 0,
     ) -> GMMImagePrior:
         """Fit by EM (:func:`diffusion.fit_gmm_prior.fit_patch_gmm`); for small, quick fits."""
-        from .fit_gmm_prior import fit_patch_gmm
+        from diffusion.priors.fit_gmm import fit_patch_gmm
 
         w, mu, S, info = fit_patch_gmm(
             patches, n_components, reg_covar=reg_covar, max_iter=max_iter, tol=tol, seed=seed

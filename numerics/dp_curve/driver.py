@@ -42,13 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from ._validate import as_array, check_eta
-from .chain import STARTS, VARIANCES, eta_chain, initial_state
-from .dp import dp_function, shrink
-from .gmm import GaussianMixture
-from .metrics import conditional_mse, knn_kl, metric_floor, w2_empirical
-from .schedule import linear_schedule
+from numerics import __version__
+from numerics.chain import STARTS, VARIANCES, eta_chain, initial_state
+from numerics.dp import dp_function, shrink
+from numerics.gmm import GaussianMixture
+from numerics.metrics import conditional_mse, knn_kl, knn_kl_or_none, metric_floor, w2_empirical
+from numerics.schedule import linear_schedule
+from numerics.validate import as_array, check_eta
 
 __all__ = [
     "DEFAULT_PROBLEM",
@@ -347,7 +347,7 @@ def run(
                 mse=float(mse),
                 mse_sd=float(se),
                 w2=float(w2_empirical(xs, ref)),
-                kl=_safe_kl(xs, ref),
+                kl=knn_kl_or_none(xs, ref),
             )
         )
     order = np.argsort([p["w2"] for p in shrink_pts])
@@ -367,7 +367,7 @@ def run(
                 mse_over_mmse=float(mse / mmse),
                 w2=w2,
                 w2_floor=float(w2_floor),
-                kl=_safe_kl(xs, ref),
+                kl=knn_kl_or_none(xs, ref),
                 kl_floor=float(kl_floor),
                 D_at_w2=float(dp_function(mmse, w2)),
                 excess_over_D=float(mse - dp_function(mmse, w2)),
@@ -421,14 +421,6 @@ def run(
     return result
 
 
-def _safe_kl(xs, ref):
-    """k-NN KL, or None where it is undefined (collapsed samples at eta = 0)."""
-    try:
-        return float(knn_kl(xs, ref))
-    except ValueError:
-        return None
-
-
 def _score_fn(problem, post, schedule, guidance, zeta, dps_form):
     if guidance == "exact":
         return lambda x, t: post.score(x, t, schedule)
@@ -468,7 +460,9 @@ def _sample_chain(
             hessian=lambda x, t: post.hessian(x, t, schedule),
             progress=progress,
         )
-    from ._torch_bridge import sample_torch  # lazy: the only place numerics/ reaches torch
+    from numerics.dp_curve._torch_bridge import (
+        sample_torch,  # lazy: the only place numerics/ reaches torch
+    )
 
     return sample_torch(
         problem,

@@ -53,8 +53,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffusion.digit_classifier import as_image_batch, load_digit_classifier
-from numerics.metrics import frechet_distance
+from diffusion.metrics.digit_classifier import as_image_batch, load_digit_classifier
+from numerics.metrics import frechet_distance, random_directions, sliced_w2
+from numerics.metrics import psnr as psnr_rows
 
 __all__ = [
     "classifier_accuracy",
@@ -132,8 +133,7 @@ def psnr(x, ref, *, data_range: float = 2.0) -> float:
     20.0
     """
     a, b = _paired(x, ref)
-    mse = ((a - b) ** 2).mean(1)
-    return float((10.0 * np.log10(data_range**2 / np.maximum(mse, 1e-20))).mean())
+    return float(psnr_rows(a, b, data_range=data_range).mean())
 
 
 def ssim(x, ref, *, data_range: float = 2.0, win_size: int = 7) -> float:
@@ -454,18 +454,12 @@ def pixel_sliced_w2(x, ref, *, n_proj: int = 256, seed=0, rescale: bool = True) 
     :math:`L^{-1/2}`. Compare at equal n, m and L, with the same ``seed``. It is not the
     pixel W2, which it bounds: :math:`SW_2 \le W_2/\sqrt D` before rescaling.
     """
-    import ot
-
     a, b = _flat(x, "x"), _flat(ref, "ref")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"ref: expected {a.shape[1]} pixels per image, got {b.shape[1]}")
     if isinstance(n_proj, bool) or not isinstance(n_proj, (int, np.integer)) or n_proj < 1:
         raise ValueError(f"n_proj: expected an integer >= 1, got {n_proj!r}")
-    D = a.shape[1]
-    theta = np.random.default_rng(seed).standard_normal((D, int(n_proj)))
-    theta /= np.linalg.norm(theta, axis=0, keepdims=True)
-    sw = float(ot.sliced_wasserstein_distance(a, b, projections=theta, p=2))
-    return sw * np.sqrt(D) if rescale else sw
+    return sliced_w2(a, b, random_directions(a.shape[1], int(n_proj), seed), rescale=rescale)
 
 
 # --------------------------------------------------------------------------- optional extras

@@ -34,7 +34,7 @@ def sample_torch(
 
     from diffusion.guidance import DPSGuidance, ExactGuidance
     from diffusion.operators import DenseOperator
-    from diffusion.priors import MixturePrior
+    from diffusion.priors.analytic import MixturePrior
     from diffusion.sampler import sample
 
     dev = torch.device(device)

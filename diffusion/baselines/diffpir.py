@@ -112,11 +112,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from numerics._validate import check_positive
-from numerics.schedule import respace
-
-from .models import call_denoiser
-from .operators import (
+from diffusion.models import call_denoiser
+from diffusion.operators import (
     AveragePoolSR,
     GaussianBlur,
     Identity,
@@ -124,8 +121,10 @@ from .operators import (
     LinearOperator,
     _conv_matrix,
 )
-from .sampler import DivergenceError
-from .schedule import as_torch_schedule
+from diffusion.sampler import DivergenceError
+from diffusion.schedule import as_torch_schedule
+from numerics.schedule import respace
+from numerics.validate import check_positive
 
 __all__ = ["DivergenceError", "data_step", "diffpir", "rho_schedule"]
 

@@ -1,0 +1,118 @@
+"""Command-line building blocks shared by every command of the project.
+
+A bad command line ends with **one line** on stderr that names the option, and exit status
+2, never a traceback: :class:`ArgumentParser` turns argparse's errors into :class:`UsageError`,
+which each command's ``main`` prints with :func:`fail`. The ``type=`` converters below
+check values at parse time with messages that say what was expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+__all__ = [
+    "ArgumentParser",
+    "UsageError",
+    "fail",
+    "nonneg_float",
+    "parse_etas",
+    "positive_float",
+    "positive_int",
+    "seed_int",
+]
+
+
+class UsageError(ValueError):
+    """A bad command line or option value; its message is printed as one line (exit 2)."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with errors raised as :class:`UsageError` (one line, exit 2 via :func:`fail`)."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def fail(prog: str, exc: BaseException, status: int = 2) -> int:
+    """Print ``"<prog>: error: <message>"`` as one line on stderr; return ``status``."""
+    msg = " ".join(str(exc).split())
+    print(f"{prog}: error: {msg}", file=sys.stderr)
+    return status
+
+
+def parse_etas(text: str) -> list[float]:
+    """Comma-separated η values in [0, 1], at least one, no repeats.
+
+    Examples
+    --------
+    >>> parse_etas("0, 0.5,1")
+    [0.0, 0.5, 1.0]
+    >>> parse_etas("1.5")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: expected values in [0, 1], got 1.5
+    """
+    try:
+        vals = [float(v) for v in text.replace(" ", "").split(",") if v != ""]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated list of numbers, got {text!r}"
+        ) from exc
+    if not vals:
+        raise argparse.ArgumentTypeError("expected at least one value")
+    bad = [v for v in vals if not (0.0 <= v <= 1.0)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"expected values in [0, 1], got {bad[0]:g}")
+    if len(set(vals)) != len(vals):
+        raise argparse.ArgumentTypeError(f"repeated values in {text!r}")
+    return vals
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
+    return v
+
+
+def seed_int(text: str) -> int:
+    """An integer seed in [0, 2**32)."""
+    try:
+        v = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {v}")
+    return v
+
+
+def _finite(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from exc
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def nonneg_float(text: str) -> float:
+    """A finite number >= 0."""
+    v = _finite(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    v = _finite(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return v

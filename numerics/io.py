@@ -1,0 +1,68 @@
+"""Writing results safely: every output goes to a temporary file in the same folder and is
+moved into place with :func:`os.replace`, so an interrupt never leaves a truncated file.
+
+The one home of this rule for the whole project (numerics/ and diffusion/ drivers alike).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["atomic_write", "write_json"]
+
+
+def atomic_write(path, writer: Callable[[Path], object]) -> Path:
+    """Write ``path`` atomically: ``writer(tmp)`` fills a temporary file beside it, then
+    :func:`os.replace` moves it into place (the parent folder is created if needed).
+
+    Parameters
+    ----------
+    path : str or Path
+        The final file.
+    writer : callable
+        Called once with the temporary file's :class:`~pathlib.Path` (same folder, same
+        suffix, so e.g. matplotlib picks the format from it).
+
+    Returns
+    -------
+    path : Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> atomic_write(d / "a.txt", lambda p: p.write_text("hi")).read_text()
+    'hi'
+    >>> sorted(x.name for x in d.iterdir())   # no temporary file left behind
+    ['a.txt']
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_json(path, obj, *, sort_keys: bool = False, indent: int = 1) -> Path:
+    """Write ``obj`` as JSON (UTF-8, trailing newline) through :func:`atomic_write`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = write_json(pathlib.Path(tempfile.mkdtemp()) / "r.json", {"b": 1, "a": [1.5]},
+    ...                sort_keys=True)
+    >>> p.read_text()
+    '{\\n "a": [\\n  1.5\\n ],\\n "b": 1\\n}\\n'
+    """
+    text = json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n"
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
