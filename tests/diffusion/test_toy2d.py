@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from diffusion.data.toy2d import DATASETS, make_data
-from diffusion.experiments.toy2d import driver as toy2d
-from diffusion.experiments.toy2d.driver import (
+from diffusion.experiments.toy2d import (
+    CONFIG_PATH,
     dp_point,
     load_config,
     main,
@@ -24,7 +24,6 @@ from diffusion.experiments.toy2d.models import (
     Critic,
     Generator,
     ScoreMLP,
-    _alpha_tables,
     count_parameters,
     pscgan_estimate,
     train_pscgan,
@@ -35,13 +34,7 @@ from numerics.dp_curve.driver import DEFAULT_PROBLEM, load_problem, run
 from numerics.metrics import metric_floor, w2_empirical
 from numerics.schedule import linear_schedule
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+from ._helpers import one_thread  # noqa: F401  (autouse)
 
 
 # --------------------------------------------------------------------------- data
@@ -134,8 +127,11 @@ def test_dsm_training_reduces_the_loss():
         X, sched, steps=100, batch=128, ema=None, seed=0, net=net, log_every=25
     )
 
+    # x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, the tables taken from the schedule directly
+    sab = torch.from_numpy(np.sqrt(sched.alpha_bar)).float()
+    somab = torch.from_numpy(np.sqrt(sched.one_minus_alpha_bar)).float()
+
     def losses(m):
-        sab, somab = _alpha_tables(sched)
         xt = sab[t, None] * x0 + somab[t, None] * eps
         with torch.no_grad():
             return ((m(xt, t) - eps) ** 2).sum(-1).double().numpy()
@@ -291,7 +287,7 @@ def test_oracle_posterior_matches_the_exact_gmm_posterior():
 
 # --------------------------------------------------------------------------- CLI, storage
 def _tiny_config(tmp_path):
-    cfg = json.loads(toy2d.CONFIG_PATH.read_text())
+    cfg = json.loads(CONFIG_PATH.read_text())
     cfg["sigma_y_other"] = [0.25]
     cfg["quick"] = {
         "sampling_steps": 10,
@@ -313,7 +309,7 @@ def _tiny_config(tmp_path):
     return p
 
 
-def test_interrupted_run_resumes_to_the_same_json(tmp_path, monkeypatch, capsys):
+def test_interrupted_run_resumes_to_the_same_json(tmp_path, capsys):
     cfg = _tiny_config(tmp_path)
     base = ["--dataset", "pinwheel", "--quick", "--config", str(cfg), "--no-progress"]
     a, b = tmp_path / "a", tmp_path / "b"
@@ -327,11 +323,9 @@ def test_interrupted_run_resumes_to_the_same_json(tmp_path, monkeypatch, capsys)
         if len(calls) == 5:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(toy2d, "_on_unit_saved", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        main([*base, "--out", str(b), "--no-figures"])
+        main([*base, "--out", str(b), "--no-figures"], on_unit_saved=interrupt)
     assert not (b / "toy2d.json").exists()
-    monkeypatch.setattr(toy2d, "_on_unit_saved", lambda name: None)
     capsys.readouterr()
     assert main([*base, "--out", str(b), "--no-figures"]) == 0
     out = capsys.readouterr().out
@@ -413,25 +407,22 @@ def test_validate_only_reports_the_selected_zeta(tmp_path, capsys):
     ],
 )
 def test_bad_arguments_exit_2(argv, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    assert "error" in capsys.readouterr().err
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error" in err
+    assert err.count("\n") == 1 and err.startswith("python -m diffusion.toy2d: error: "), err
 
 
 def test_out_that_is_a_file_and_bad_config_fields_exit_2(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(SystemExit) as exc:
-        main(["--dataset", "moons", "--out", str(f)])
-    assert exc.value.code == 2
-    cfg = json.loads(toy2d.CONFIG_PATH.read_text())
+    assert main(["--dataset", "moons", "--out", str(f)]) == 2
+    assert "--out" in capsys.readouterr().err
+    cfg = json.loads(CONFIG_PATH.read_text())
     cfg["zeta"]["moons"] = -1
     p = tmp_path / "bad.json"
     p.write_text(json.dumps(cfg))
-    with pytest.raises(SystemExit) as exc:
-        main(["--dataset", "moons", "--config", str(p)])
-    assert exc.value.code == 2
+    assert main(["--dataset", "moons", "--config", str(p)]) == 2
     assert "zeta.moons" in capsys.readouterr().err
 
 
