@@ -72,7 +72,7 @@ from diffusion.experiments.toy2d.figures import (
     plot_zeta_ablation,
     write_figures,
 )
-from diffusion.experiments.toy2d.networks import NETWORKS, load_or_train
+from diffusion.experiments.toy2d.networks import NETWORKS, CheckpointError, load_or_train
 from diffusion.experiments.toy2d.plan import Chain, DatasetPlan, Pairs
 from diffusion.experiments.toy2d.report import claim_summary, markdown_tables
 from diffusion.experiments.toy2d.run import (
@@ -91,6 +91,7 @@ __all__ = [
     "FORMAT_VERSION",
     "NETWORKS",
     "Chain",
+    "CheckpointError",
     "ConfigError",
     "DatasetPlan",
     "Options",

@@ -1,7 +1,9 @@
 """Command line of ``python -m diffusion.toy2d``: parse once into :class:`~.experiment.Options`.
 
 A bad command line, ``--config`` file or ``--out`` folder ends with one line on stderr that
-names the option, and exit status 2 (:func:`numerics.cli.fail`), before any work is done.
+names the option, and exit status 2 (:func:`numerics.cli.fail`), before any work is done; so
+does a cached checkpoint under ``--out`` that cannot be loaded safely (it is never executed
+and never silently replaced).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import torch
 from diffusion.data.toy2d import DATASETS
 from diffusion.experiments.toy2d.config import CONFIG_PATH, ConfigError, load_config
 from diffusion.experiments.toy2d.experiment import Options, run_experiment, validate_experiment
+from diffusion.experiments.toy2d.networks import CheckpointError
 from numerics.cli import ArgumentParser, UsageError, fail, positive_int, seed_int
 
 __all__ = ["build_parser", "main", "prepare_out"]
@@ -65,16 +68,18 @@ def _check_out_kind(out: Path) -> None:
         raise UsageError(f"--out: {out} exists and is not a directory")
 
 
-def prepare_out(out: Path) -> None:
+def prepare_out(out: Path, datasets=()) -> None:
     """Create the ``--out`` folder and check that files can be written in it.
 
     Raises
     ------
     UsageError
-        ``--out`` is a file, lies under a file, or cannot be created or written (the message
-        names ``--out``).
+        ``--out`` (or its folder of one of ``datasets``) is a file, lies under a file, or
+        cannot be created or written (the message names ``--out``).
     """
     _check_out_kind(out)
+    for ds in datasets:
+        _check_out_kind(out / ds)
     try:
         out.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
@@ -98,11 +103,12 @@ def main(argv=None, *, on_unit_saved: Callable[[str], None] | None = None) -> in
             cfg = load_config(args.config, quick=args.quick)
         except ConfigError as exc:
             raise UsageError(f"--config: {exc}") from exc
-        prepare_out(args.out)
+        datasets = tuple(DATASETS) if args.dataset == "all" else (args.dataset,)
+        prepare_out(args.out, datasets)
     except UsageError as exc:
         return fail(parser.prog, exc)
     options = Options(
-        datasets=tuple(DATASETS) if args.dataset == "all" else (args.dataset,),
+        datasets=datasets,
         out=args.out,
         seed=args.seed,
         quick=bool(args.quick),
@@ -110,8 +116,11 @@ def main(argv=None, *, on_unit_saved: Callable[[str], None] | None = None) -> in
         progress=not args.no_progress,
     )
     torch.set_num_threads(args.threads)
-    if args.validate_only:
-        validate_experiment(options, cfg, on_unit_saved=on_unit_saved)
-    else:
-        run_experiment(options, cfg, on_unit_saved=on_unit_saved)
+    try:
+        if args.validate_only:
+            validate_experiment(options, cfg, on_unit_saved=on_unit_saved)
+        else:
+            run_experiment(options, cfg, on_unit_saved=on_unit_saved)
+    except CheckpointError as exc:
+        return fail(parser.prog, UsageError(f"--out: {exc}"))
     return 0

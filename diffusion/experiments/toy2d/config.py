@@ -75,18 +75,7 @@ def load_config(path=None, *, quick: bool = False) -> dict:
         field (named).
     """
     path = Path(path) if path is not None else CONFIG_PATH
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config: {path} is not a UTF-8 text file ({exc.reason})") from exc
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"config: {path} is not valid JSON ({exc.msg}, line {exc.lineno})"
-        ) from exc
-    if not isinstance(cfg, dict):
-        raise ConfigError("config: expected a JSON object")
+    cfg = _read_object(path)
     if quick:
         over = cfg.get("quick", {})
         if not isinstance(over, dict):
@@ -96,6 +85,25 @@ def load_config(path=None, *, quick: bool = False) -> dict:
     cfg.pop("_doc", None)
     validate_config(cfg)
     return cfg
+
+
+def _read_object(path: Path) -> dict:
+    """The JSON object in ``path`` (UTF-8); :class:`ConfigError` for anything else."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config: {path} is not a UTF-8 text file ({exc.reason})") from exc
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"config: {path} is not valid JSON ({exc.msg}, line {exc.lineno})"
+        ) from exc
+    if not isinstance(obj, dict):
+        raise ConfigError("config: expected a JSON object")
+    return obj
 
 
 def _is_number(v) -> bool:

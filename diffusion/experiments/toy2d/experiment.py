@@ -38,29 +38,19 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Options:
-    """One run of the command (built once from the command line by :func:`~.cli.main`).
+    """One run of the command, built once from the command line by :func:`~.cli.main`."""
 
-    Attributes
-    ----------
-    datasets : tuple of str
-        Data sets to run, in order.
-    out : Path
-        Output and cache folder.
-    seed : int
-        Seed of every data stream, network and chain.
-    quick : bool
-        Whether the config's ``quick`` overrides were applied (recorded in the results).
-    figures : bool
-        Write the figures.
-    progress : bool
-        Show progress bars.
-    """
-
+    #: Data sets to run, in order.
     datasets: tuple
+    #: Output and cache folder.
     out: Path
+    #: Seed of every data stream, network and chain.
     seed: int = 0
+    #: Whether the config's ``quick`` overrides were applied (recorded in the results).
     quick: bool = False
+    #: Write the figures.
     figures: bool = True
+    #: Show progress bars.
     progress: bool = True
 
 

@@ -9,7 +9,9 @@ uninterrupted one did.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
+from pathlib import Path
 
 from diffusion.data.toy2d import data_settings, make_data, settings_hash
 from diffusion.experiments.toy2d.config import FORMAT_VERSION, schedule_of
@@ -23,7 +25,40 @@ from diffusion.experiments.toy2d.models import (
 from diffusion.experiments.toy2d.seeding import derive_rng, derive_seed
 from diffusion.experiments.toy2d.store import Store, timed
 
-__all__ = ["NETWORKS", "load_or_train"]
+__all__ = ["NETWORKS", "CheckpointError", "load_or_train"]
+
+
+class CheckpointError(ValueError):
+    """A cached checkpoint that cannot be read safely (damaged, or not a plain-tensor file)."""
+
+
+def _read_checkpoint(path: Path, key: str):
+    """:func:`~.models.load_checkpoint`, its failures as one :class:`CheckpointError`.
+
+    Checkpoints are loaded with torch's safe unpickler (``weights_only=True``): a file that
+    would run code, or is damaged, is refused, never executed and never silently replaced.
+    """
+    try:
+        return load_checkpoint(path, key)
+    except (
+        OSError,
+        EOFError,
+        RuntimeError,
+        pickle.UnpicklingError,
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as exc:
+        if isinstance(exc, pickle.UnpicklingError):
+            why = (
+                "refused by torch's safe loader (weights_only=True): it holds more than "
+                "tensors, numbers and strings"
+            )
+        else:
+            why = f"damaged or not a checkpoint of this program ({type(exc).__name__}: "
+            why += " ".join(str(exc).split())[:120] + ")"
+        raise CheckpointError(f"{path}: {why}; delete it to train again") from exc
 
 
 #: The two networks: checkpoint file stem, log label, timing entry, module returned.
@@ -135,7 +170,7 @@ def load_or_train(
     )
     key = settings_hash(dict(key_obj, **key_extra))
     path = store.root / "weights" / f"{spec['file']}.pt"
-    got = load_checkpoint(path, key)
+    got = _read_checkpoint(path, key)
     if got is not None:
         log(f"  [{ds}] {spec['label']}: loaded {path}")
         return got[0][spec["use"]], got[1]
@@ -145,4 +180,4 @@ def load_or_train(
     info = dict(info, key=key, _timing=timing[spec["timing"]])
     save_checkpoint(path, modules=modules, key=key, info=info)
     store.saved(spec["file"])
-    return load_checkpoint(path, key)[0][spec["use"]], info  # use exactly what is on disk
+    return _read_checkpoint(path, key)[0][spec["use"]], info  # use exactly what is on disk
