@@ -1,6 +1,6 @@
-"""``python -m diffusion.toy2d``: the command's kept entry point; the code is :mod:`diffusion.experiments.toy2d.driver`."""
+"""``python -m diffusion.toy2d``: the command's kept entry point; the code is :mod:`diffusion.experiments.toy2d`."""
 
-from diffusion.experiments.toy2d.driver import build_parser, main  # noqa: F401
+from diffusion.experiments.toy2d.cli import build_parser, main  # noqa: F401
 
 if __name__ == "__main__":
     raise SystemExit(main())

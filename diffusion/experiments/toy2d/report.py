@@ -1,0 +1,70 @@
+"""Summaries of one data set's results: the paper's claim, measured, and markdown tables."""
+
+from __future__ import annotations
+
+__all__ = ["claim_summary", "markdown_tables"]
+
+
+def claim_summary(r: dict) -> dict:
+    """The paper's claim, measured: extent of each tradeoff, best MSE, and Pareto dominance.
+
+    For ours (η sweep) and PSCGAN (N and σ_z curves together), at one σ_y: the smallest and
+    largest MSE and joint / marginal W2; ``dominated``: how many points of one method have a
+    point of the other with both a smaller MSE and a smaller joint W2 (no error margin;
+    compare with the standard errors and floors in the tables).
+    """
+    ours = r["ours"]["points"]
+    gan = r["pscgan"]["n_avg"] + r["pscgan"]["sigma_z"]
+
+    def ext(pts):
+        out = {}
+        for k in ("mse", "w2_joint", "w2_marginal"):
+            v = [p[k] for p in pts]
+            out[k] = [float(min(v)), float(max(v))]
+        best = min(pts, key=lambda p: p["mse"])
+        out["mse_min_se"] = best["mse_se"]
+        return out
+
+    def dominated(a, b):
+        return sum(any(q["mse"] < p["mse"] and q["w2_joint"] < p["w2_joint"] for q in b) for p in a)
+
+    return dict(
+        ours=ext(ours),
+        pscgan=ext(gan),
+        pscgan_points_dominated_by_ours=dominated(gan, ours),
+        ours_points_dominated_by_pscgan=dominated(ours, gan),
+        n_points=dict(ours=len(ours), pscgan=len(gan)),
+        mmse_oracle=r["oracle"]["mmse"],
+    )
+
+
+def markdown_tables(result: dict) -> str:
+    """Markdown tables (MSE, W2 joint, W2 marginal) of every point of one data set."""
+    lines = []
+    for tag, r in result["results"].items():
+        fl = r["floors"]
+        lines.append(
+            f"**{result['dataset']}, σ_y = {tag}** — MMSE (oracle) = {r['oracle']['mmse']:.4f}; "
+            f"floors: W2 joint {fl['joint']['w2']:.3f} ± {fl['joint']['w2_sd']:.3f}, "
+            f"W2 marginal {fl['marginal']['w2']:.3f} ± {fl['marginal']['w2_sd']:.3f} (n = {fl['n']})\n"
+        )
+        lines.append("| method | setting | MSE | ± se | W2 joint | W2 marginal | KL marginal |")
+        lines.append("|---|---|---|---|---|---|---|")
+
+        def row(method, setting, p):
+            kl = "–" if p["kl_marginal"] is None else f"{p['kl_marginal']:.3f}"
+            lines.append(
+                f"| {method} | {setting} | {p['mse']:.4f} | {p['mse_se']:.4f} | {p['w2_joint']:.3f} | "
+                f"{p['w2_marginal']:.3f} | {kl} |"
+            )
+
+        for p in r["ours"]["points"]:
+            row("ours", f"η = {p['eta']:g}", p)
+        for p in r["pscgan"]["n_avg"]:
+            row("PSCGAN", f"N = {p['n_avg']}", p)
+        for p in r["pscgan"]["sigma_z"]:
+            row("PSCGAN", f"σ_z = {p['sigma_z']:g}", p)
+        for p in r["oracle"]["shrinkage"]:
+            row("oracle", f"c = {p['c']:g}", p)
+        lines.append("")
+    return "\n".join(lines)
