@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -122,20 +123,23 @@ def load_plain(path, *, what: str = "checkpoint"):
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such {what} file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. torch's note on a pickle protocol: not ours
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - every failure of the loader is one message
-        import pickle
-
-        if isinstance(exc, pickle.UnpicklingError) and "weights only" in str(exc).lower():
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        blocked = [ln for ln in lines if "GLOBAL" in ln]
+        if blocked:
             raise ValueError(
                 f"{path}: refused to load this {what}: it holds objects other than tensors, "
-                "numbers, strings, lists and dicts (only a safe load is done; nothing in the "
-                "file was run)"
+                f"numbers, strings, lists and dicts ({blocked[0][:100]}); only a safe load is "
+                "done, nothing in the file was run"
             ) from None
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        boiler = ("Weights only load failed", "Please file an issue", "Check the documentation")
+        detail = next((ln for ln in lines if not ln.startswith(boiler)), "")
         raise ValueError(
             f"{path}: cannot read this {what}: truncated, empty or not a torch file "
-            f"({type(exc).__name__}: {first})"
+            f"({type(exc).__name__}{': ' + detail[:100] if detail else ''})"
         ) from None
 
 

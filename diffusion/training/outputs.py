@@ -60,6 +60,9 @@ def check_out_file(path, option: str = "--out") -> Path:
     p = Path(path)
     if p.is_dir():
         raise UsageError(f"{option}: {p} is a folder, expected a file name")
+    base = _first_existing(p.parent)
+    if not base.is_dir():
+        raise UsageError(f"{option}: {p} lies under {base}, which is a file, not a folder")
     check_out_dir(p.parent, option)
     return p
 
