@@ -11,12 +11,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from diffusion.priors.unet import PRIOR_SHAPES
-
 __all__ = ["TRAINING_SETS", "load_training_data"]
 
-#: Training sets: name -> image shape [C, H, W] (the registered UNet priors).
-TRAINING_SETS: dict[str, tuple[int, int, int]] = dict(PRIOR_SHAPES)
+#: Names of the training sets (those of the registered UNet priors,
+#: :data:`diffusion.priors.unet.PRIOR_SHAPES`, which holds their image shapes).
+TRAINING_SETS: tuple[str, ...] = ("digits16", "patches32")
 
 
 def load_training_data(name: str, *, n_patches: int = 20000, seed: int = 0):

@@ -76,8 +76,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffusion.data.image_sets import TRAINING_SETS, load_training_data
-from diffusion.priors.unet import load_unet_prior
+from diffusion.data.image_sets import load_training_data
+from diffusion.priors.unet import PRIOR_SHAPES, load_unet_prior
 from diffusion.training.ema import ema_decay_at
 from diffusion.training.outputs import check_out_dir, check_out_file
 from diffusion.training.prior_trainer import train
@@ -103,7 +103,7 @@ __all__ = [
 ]
 
 #: Training sets: name -> image shape [C, H, W].
-DATASETS: dict[str, tuple[int, int, int]] = TRAINING_SETS
+DATASETS: dict[str, tuple[int, int, int]] = dict(PRIOR_SHAPES)
 
 PROG = "python -m diffusion.train_prior"
 

@@ -31,7 +31,8 @@ def crafted_checkpoint(path, marker, **plain) -> Path:
 
 def unsafe_load_runs_code(path, marker) -> bool:
     """True if the plain unpickler runs the payload (proof the file is really hostile)."""
-    torch.load(path, weights_only=False)
+    opened = torch.load(path, weights_only=False)["payload"]  # the file the payload opened
+    opened.close()
     ran = Path(marker).exists()
     Path(marker).unlink(missing_ok=True)
     return ran
@@ -56,3 +57,18 @@ def _can_create(folder) -> bool:
         return False
     Path(folder, ".dptraverse-probe").rmdir()
     return True
+
+
+def bad_out_files(tmp_path: Path) -> list[tuple[Path, str]]:
+    """Output *file* names that cannot be written, with the words their error must hold."""
+    f = tmp_path / "file"
+    f.write_text("x")
+    ro = read_only_folder(tmp_path)
+    return [(tmp_path, "is a folder"), (f / "w.pt", "lies under"), (ro / "w.pt", "cannot write")]
+
+
+def assert_one_line(err: str, *needles) -> None:
+    """``err`` is one line, no traceback, and names every needle."""
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert str(n) in err, (n, err)

@@ -16,7 +16,7 @@ from diffusion.metrics.digit_classifier import (
 )
 
 from ._helpers import one_thread  # noqa: F401  (autouse)
-from ._unsafe import crafted_checkpoint, read_only_folder, unsafe_load_runs_code
+from ._unsafe import assert_one_line, bad_out_files, crafted_checkpoint, unsafe_load_runs_code
 
 
 def test_shipped_classifier_reaches_97_percent_on_the_test_split():
@@ -95,16 +95,10 @@ def test_crafted_file_and_bad_out_are_refused_with_one_line(tmp_path, capsys):
     with pytest.raises(ValueError, match="clf.pt"):
         load_digit_classifier(bad)
     assert main(["--out", str(bad)]) == 2  # evaluate a crafted file
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and str(bad) in err and "Traceback" not in err, err
+    assert_one_line(capsys.readouterr().err, bad)
     assert not marker.exists()
-    f = tmp_path / "file"
-    f.write_text("x")
-    ro = read_only_folder(tmp_path)
-    for out, why in ((tmp_path, "is a folder"), (f / "c.pt", "lies under"),
-                     (ro / "c.pt", "cannot write")):  # fmt: skip
+    for out, why in bad_out_files(tmp_path):
         assert main(["--train", "--epochs", "1", "--out", str(out)]) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "--out" in err and why in err, err
+        assert_one_line(capsys.readouterr().err, "--out", why)
     assert main(["--epochs", "0"]) == 2
     assert "--epochs" in capsys.readouterr().err

@@ -27,7 +27,7 @@ from diffusion.experiments.toy2d.models import count_parameters
 from diffusion.training.checkpoint import load_plain
 
 from ._helpers import gen, one_thread  # noqa: F401  (autouse)
-from ._unsafe import crafted_checkpoint, read_only_folder, unsafe_load_runs_code
+from ._unsafe import assert_one_line, bad_out_files, crafted_checkpoint, unsafe_load_runs_code
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -189,17 +189,11 @@ def test_cli_refuses_a_crafted_resume_file_and_bad_out(tmp_path, capsys):
     marker, out = tmp_path / "MARKER", tmp_path / "w.pt"
     resume = crafted_checkpoint(tmp_path / ".w.resume.pt", marker)
     assert main(["--train", "--steps", "1", "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and str(resume) in err and "Traceback" not in err, err
+    assert_one_line(capsys.readouterr().err, resume)
     assert not marker.exists() and not out.exists()
-    f = tmp_path / "file"
-    f.write_text("x")
-    ro = read_only_folder(tmp_path)
-    for bad, why in ((tmp_path, "is a folder"), (f / "w.pt", "lies under"),
-                     (ro / "w.pt", "cannot write")):  # fmt: skip
+    for bad, why in bad_out_files(tmp_path):
         assert main(["--train", "--steps", "1", "--out", str(bad)]) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and "--out" in err and why in err, err
+        assert_one_line(capsys.readouterr().err, "--out", why)
     assert main(["--evaluate", "--out", str(tmp_path / "missing.pt")]) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["--train", "--steps", "0"]) == 2

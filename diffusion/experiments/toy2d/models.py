@@ -6,16 +6,10 @@ Bridge code (De Bortoli et al. 2021, ref. 1; the paper's ref. [18]). The point x
 (one hidden layer of 16 units, output 32), the two outputs are concatenated and go through
 a third block (hidden 128, 128; output 2), with leaky-ReLU activations. With these widths
 it has exactly **26 498** parameters, the paper's count. It predicts ε and is trained by
-denoising score matching on the VP schedule,
-
-.. math::
-
-    L(\theta) = E_{t \sim U\{1..T\},\, x_0,\, \varepsilon}
-    \big\|\varepsilon - \varepsilon_\theta(\sqrt{\bar\alpha_t} x_0 + \sqrt{1-\bar\alpha_t}\,
-    \varepsilon,\ t)\big\|^2,
-
-(:func:`diffusion.training.dsm.dsm_loss`, :func:`train_score`), with Adam, a cosine learning-rate decay and an
-exponential moving average (EMA) of the weights, which is what is saved and sampled.
+denoising score matching on the VP schedule (:func:`train_score`; the loss is
+:func:`diffusion.training.dsm.dsm_loss`, summed over the two coordinates, t uniform in
+1..T), with Adam, a cosine learning-rate decay and an exponential moving average (EMA) of
+the weights, which is what is saved and sampled.
 The sampler sees it through :class:`diffusion.models.EpsilonAdapter`.
 
 **PSCGAN** (Ohayon et al. 2021, ref. 2): the 2-D generator and critic and the trainer are
@@ -39,7 +33,6 @@ References
    Denoising with a Posterior Sampling CGAN", ICCV Workshops 2021.
 3. I. Gulrajani, F. Ahmed, M. Arjovsky, V. Dumoulin, A. Courville, "Improved Training of
    Wasserstein GANs", NeurIPS 2017.
-4. J. Ho, A. Jain, P. Abbeel, "Denoising Diffusion Probabilistic Models", NeurIPS 2020.
 """
 
 from __future__ import annotations
