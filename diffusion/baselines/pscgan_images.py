@@ -4,36 +4,21 @@ A conditional generator :math:`g(y, z)` is trained, at one noise level, to *samp
 posterior of :math:`x` given :math:`y = A x + \sigma_y n`; averaging N of its samples moves
 from a posterior sample (N = 1, best perception) towards the posterior mean (N → ∞, least
 MSE), and so does shrinking the latent, :math:`z \sim N(0, \sigma_z^2 I)` with
-:math:`\sigma_z: 1 \to 0`. :func:`pscgan_restore` does both; the 2-D version of the same
-method is :mod:`diffusion.toy2d_models`, whose losses this module repeats for images.
+:math:`\sigma_z: 1 \to 0`. :func:`pscgan_restore` does both. The trainer and the WGAN-GP
+penalty are the ones of the 2-D experiments, :mod:`diffusion.baselines.pscgan`; this module
+holds the image networks, the deblurring problem and the evaluation.
 
-**Losses.** The critic :math:`D(x, y)` is trained with WGAN-GP (ref. 2),
-
-.. math::
-
-    L_D = E[D(g(y,z), y)] - E[D(x, y)] + \lambda_{GP}\, E\big[(\|\nabla_{\tilde x}
-    D(\tilde x, y)\|_2 - 1)^2\big],
-
-with :math:`\tilde x` uniform on the segment between a real and a generated image, and the
-generator with PSCGAN's first-moment penalty, the squared error (summed over the 256
-pixels) of the average of M samples, minus λ times the critic on all M samples,
-
-.. math::
-
-    L_g = E\Big\|x - \frac1M\sum_{m=1}^M g(y, z_m)\Big\|^2
-          - \lambda\, \frac1M\sum_{m=1}^M E[D(g(y, z_m), y)] .
-
-Since :math:`E\|x - \bar g_M\|^2 = E\|x - E[g \mid y]\|^2 + \operatorname{tr}
-\operatorname{Cov}[g \mid y]/M`, the penalty pulls the samples' mean to the MMSE estimate
-:math:`E[x\mid y]` and taxes their spread only by 1/M, which leaves the critic room to push
-the samples' law to the posterior (ref. 1). Defaults (:data:`TRAIN_DEFAULTS`): M = 8 and
-λ = 1, the weights of the 2-D version (:func:`diffusion.toy2d_models.train_pscgan`, whose
-penalty is also summed over dimensions), 900 generator steps of batch 16 with 2 critic
-steps each, generator EMA decay 0.99.
+**Losses** (:func:`diffusion.baselines.pscgan.fit_pscgan`, whose notes derive them): the
+critic :math:`D(x, y)` by WGAN-GP, the generator by the squared error (summed over the 256
+pixels) of the average of M samples minus λ times the critic on all M samples. Defaults
+(:data:`TRAIN_DEFAULTS`): M = 8 and λ = 1, the weights of the 2-D version
+(:func:`diffusion.experiments.toy2d.models.train_pscgan`, whose penalty is also summed over
+dimensions), 900 generator steps of batch 16 with 2 critic steps each, generator EMA decay
+0.99.
 
 **Problem** (:func:`deblur_operator`): Gaussian blur, 5 x 5 kernel, std 1.0 px, reflecting
 boundary, at :math:`\sigma_y = 0.05` in the [-1, 1] pixel range, digits of the ``train``
-split of :func:`diffusion.digits.digits16` (noise drawn afresh for every batch). The
+split of :func:`diffusion.data.digits.digits16` (noise drawn afresh for every batch). The
 paper's blur (61 x 61, std 3.0 at 256 x 256 px) scaled by 16/256 would have std 0.19 px,
 a blur too small to matter at 16 x 16, so a 1-px blur is used instead.
 
@@ -55,11 +40,11 @@ and thread count a resumed run gives the same weights as an uninterrupted one; o
 One generator step (with its 2 critic steps) takes 0.38 s on one idle core of the 2-core
 development machine, so the 900 steps take about 6 minutes; the shipped weights took 424 s
 of wall time (276 s CPU) on that machine shared with other jobs (load average 5), and an
-interrupted run resumed to the end gave the same file bit for bit.
+interrupted run resumed to the end gave the same weights bit for bit.
 
 **Measured** (``python -m diffusion.pscgan_images --evaluate``: the 360 ``test`` digits,
 one noise draw per σ_y; MSE per pixel; FD, KID and accuracy on the digit classifier of
-:mod:`diffusion.perception`, against the same clean digits, KID paired; "y" is the
+:mod:`diffusion.metrics.perception`, against the same clean digits, KID paired; "y" is the
 measurement itself, "LMMSE" the linear MMSE estimate under a Gaussian fitted to the
 ``train`` digits, which knows σ_y):
 
@@ -92,32 +77,32 @@ the linear estimate's (0.14).
 
 References
 ----------
-1. G. Ohayon, T. Adrai, G. Vaksman, M. Elad, P. Milanfar, "High Perceptual Quality Image
-   Denoising with a Posterior Sampling CGAN", ICCV Workshops 2021.
-2. I. Gulrajani, F. Ahmed, M. Arjovsky, V. Dumoulin, A. Courville, "Improved Training of
-   Wasserstein GANs", NeurIPS 2017.
-3. Z. Wang, Y. Bi, Y. Zhang, X. Yuan, "Traversing Distortion-Perception Tradeoff using a
+1. G. Ohayon, T. Adrai, G. Vaksman, M. Elad, P. Milanfar, ICCV Workshops 2021 (PSCGAN; the
+   method and its WGAN-GP critic: :mod:`diffusion.baselines.pscgan`).
+2. Z. Wang, Y. Bi, Y. Zhang, X. Yuan, "Traversing Distortion-Perception Tradeoff using a
    Single Score-Based Generative Model", arXiv 2503.20297 (2025) (the comparison).
 """
 
 from __future__ import annotations
 
-import argparse
-import copy
-import json
 import math
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from diffusion._paths import WEIGHTS_DIR
+from diffusion.baselines.pscgan import (
+    PSCGANTraining,
+    fit_pscgan,
+    gradient_penalty,
+    pscgan_estimate,
+    seeded,
+)
 from diffusion.data.digits import digits16
 from diffusion.metrics.digit_classifier import as_image_batch
 from diffusion.operators import GaussianBlur
+from diffusion.training.checkpoint import load_model, save_model
 
 __all__ = [
     "DEFAULT_PATH",
@@ -176,7 +161,7 @@ class ImageGenerator(nn.Module):
 
     Examples
     --------
-    >>> from diffusion.toy2d_models import count_parameters
+    >>> from diffusion.priors.unet import count_parameters
     >>> g = ImageGenerator()
     >>> g(torch.zeros(2, 1, 16, 16), torch.zeros(2, 4, 16, 16)).shape
     torch.Size([2, 1, 16, 16])
@@ -194,6 +179,14 @@ class ImageGenerator(nn.Module):
         self.mid = _conv(2 * c, 2 * c)
         self.up = _conv(2 * c, c)
         self.out = nn.ModuleList([_conv(2 * c, c), _conv(c, 1)])
+
+    #: Shape of one measurement y.
+    y_shape = (1, 16, 16)
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """Shape of one latent z: ``(z_channels, 16, 16)``."""
+        return (self.z_channels, 16, 16)
 
     def forward(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         act = nn.functional.leaky_relu
@@ -214,7 +207,7 @@ class ImageCritic(nn.Module):
 
     Examples
     --------
-    >>> from diffusion.toy2d_models import count_parameters
+    >>> from diffusion.priors.unet import count_parameters
     >>> count_parameters(ImageCritic())
     166689
     """
@@ -235,66 +228,32 @@ class ImageCritic(nn.Module):
         return self.head(h.flatten(1)).squeeze(-1)
 
 
-def gradient_penalty(critic: ImageCritic, x_real, x_fake, y, gen) -> torch.Tensor:
-    r"""WGAN-GP penalty :math:`E[(\|\nabla_{\tilde x} D(\tilde x, y)\|_2 - 1)^2]`, images.
-
-    :math:`\tilde x = u x_{real} + (1 - u) x_{fake}`, one :math:`u \sim U(0, 1)` per image;
-    the norm is over all pixels of an image (the 2-D version flattens nothing).
-    """
-    u = torch.rand(x_real.shape[0], 1, 1, 1, generator=gen)
-    xi = (u * x_real + (1 - u) * x_fake).requires_grad_(True)
-    (g,) = torch.autograd.grad(critic(xi, y).sum(), xi, create_graph=True)
-    return ((g.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
-
-
 def measure(x: torch.Tensor, sigma_y: float, gen: torch.Generator, operator=None) -> torch.Tensor:
     r""":math:`y = A x + \sigma_y n`, n ~ N(0, I) from ``gen``, A the deblur blur by default."""
     A = deblur_operator() if operator is None else operator
     return A(x) + sigma_y * torch.randn(x.shape, generator=gen, dtype=x.dtype)
 
 
-def _samples(g: ImageGenerator, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """M samples per y: y ``[B, 1, H, W]``, z ``[M, B, C, H, W]`` -> ``[M, B, 1, H, W]``."""
-    M, B = z.shape[:2]
-    yy = y.expand(M, *y.shape).reshape(M * B, *y.shape[1:])
-    return g(yy, z.reshape(M * B, *z.shape[2:])).reshape(M, B, *y.shape[1:])
-
-
 # --------------------------------------------------------------------------- checkpoints
-
-
-def _atomic_save(payload: dict, path: Path) -> None:
-    from diffusion.experiments.toy2d.models import atomic_torch_save
-
-    atomic_torch_save(payload, path)
 
 
 def save_pscgan(g: ImageGenerator, path, info: dict | None = None) -> None:
     """Write the generator ``{key, config, state, info}`` to ``path`` (atomic; no critic)."""
-    state = {k: v.detach().cpu().clone() for k, v in g.state_dict().items()}
-    _atomic_save(dict(key=_KEY, config=g.config, state=state, info=info or {}), Path(path))
+    save_model(path, g, key=_KEY, info=info)
 
 
 def load_pscgan(path=None, device="cpu") -> ImageGenerator:
     """Load a generator saved by :func:`save_pscgan` (default: the shipped one).
 
     Returns it on ``device``, eval mode, ``requires_grad`` off; its training record (settings,
-    log, command) is ``g.info``. A file that is not a PSCGAN-digits checkpoint raises
-    ValueError; nothing is downloaded.
+    log, command) is ``g.info``. A file that is not a PSCGAN-digits checkpoint, or that a
+    safe load refuses (:mod:`diffusion.training.checkpoint`), raises ValueError naming it;
+    nothing is downloaded.
     """
-    path = DEFAULT_PATH if path is None else Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"PSCGAN weights not found at {path}; make them with "
-            "`python -m diffusion.pscgan_images --train --out PATH`"
-        )
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("key") != _KEY:
-        raise ValueError(f"path: {path} is not a PSCGAN digits checkpoint ({_KEY})")
-    g = ImageGenerator(**payload["config"])
-    g.load_state_dict(payload["state"])
-    g.info = payload.get("info", {})
-    return g.to(device).eval().requires_grad_(False)
+    return load_model(
+        DEFAULT_PATH if path is None else path, ImageGenerator, key=_KEY, what="PSCGAN digits",
+        device=device, make="python -m diffusion.pscgan_images --train --out PATH",
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- training
@@ -335,147 +294,32 @@ def train_pscgan_images(
     ``steps``, which may be raised to train longer). The
     run stops after ``max_seconds`` of this invocation (``finished`` False) if given.
     """
+    config = PSCGANTraining(
+        steps=steps, batch=batch, n_critic=n_critic, n_penalty=n_penalty, lam=lam, gp=gp,
+        lr=lr, betas=tuple(betas), ema=ema, adversarial="all", seed=seed, log_every=log_every,
+    )  # fmt: skip
     settings = dict(
-        steps=int(steps),
-        batch=int(batch),
-        n_critic=int(n_critic),
-        n_penalty=int(n_penalty),
-        lam=float(lam),
-        gp=float(gp),
-        lr=float(lr),
-        betas=[float(b) for b in betas],
-        ema=float(ema),
-        seed=int(seed),
+        config.record(),
         sigma_y=float(sigma_y),
         generator_width=int(generator_width),
         critic_width=int(critic_width),
         operator={k: v for k, v in DEBLUR.items() if k != "sigma_y"},
         data="digits16 train" if data is None else "custom",
     )
-    for name in ("steps", "batch", "n_critic", "n_penalty", "log_every"):
-        v = locals()[name]
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
     if not (math.isfinite(sigma_y) and sigma_y > 0):
         raise ValueError(f"sigma_y: expected a finite number > 0, got {sigma_y!r}")
     X = as_image_batch(digits16("train")[0] if data is None else data, "data")
     A = deblur_operator()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        g = ImageGenerator(width=generator_width)
-        D = ImageCritic(width=critic_width)
-    g_ema = copy.deepcopy(g).requires_grad_(False)
-    gen = torch.Generator().manual_seed(seed + 1)
-    opt_g = torch.optim.Adam(g.parameters(), lr=lr, betas=tuple(betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=tuple(betas))
-    log = dict(penalty=[], critic=[], log_every=int(log_every), seconds=0.0, cpu_seconds=0.0)
-    step0 = 0
-    resume_path = None if resume_path is None else Path(resume_path)
-    if resume_path is not None and resume_path.exists():
-        st = torch.load(resume_path, map_location="cpu", weights_only=True)
-        same = {k: v for k, v in json.loads(json.dumps(settings)).items() if k != "steps"}
-        if (
-            st.get("key") != _KEY + "/resume"
-            or {k: v for k, v in st["settings"].items() if k != "steps"} != same
-        ):
-            raise ValueError(
-                f"resume_path: {resume_path} was written with other settings; delete it or "
-                "pass the same settings (only steps may change)"
-            )
-        g.load_state_dict(st["g"])
-        g_ema.load_state_dict(st["g_ema"])
-        D.load_state_dict(st["D"])
-        opt_g.load_state_dict(st["opt_g"])
-        opt_d.load_state_dict(st["opt_d"])
-        gen.set_state(st["rng"])
-        log, step0 = st["log"], int(st["step"])
-
-    def save_state(step):
-        if resume_path is not None:
-            _atomic_save(
-                dict(
-                    key=_KEY + "/resume",
-                    settings=json.loads(json.dumps(settings)),
-                    g=g.state_dict(),
-                    g_ema=g_ema.state_dict(),
-                    D=D.state_dict(),
-                    opt_g=opt_g.state_dict(),
-                    opt_d=opt_d.state_dict(),
-                    rng=gen.get_state(),
-                    log=log,
-                    step=step,
-                ),
-                resume_path,
-            )
-
-    zc = g.z_channels
-    n = X.shape[0]
-
-    def pairs():
-        x = X[torch.randint(n, (batch,), generator=gen)]
-        return x, A(x) + sigma_y * torch.randn(x.shape, generator=gen)
-
-    log.setdefault("cpu_seconds", float("nan"))  # nan: a part ran before it was recorded
-    c_start = time.process_time()
-    t_start = time.perf_counter()
-    t_save = t_call = t_start
-    acc_p = acc_c = 0.0
-    step = step0
-    bar = tqdm(
-        range(step0, steps), desc="train PSCGAN (digits)", disable=not progress, initial=step0,
-        total=steps,
+    g, D = seeded(
+        lambda: (ImageGenerator(width=generator_width), ImageCritic(width=critic_width)), seed
+    )
+    g_ema, log = fit_pscgan(
+        g, D, X, lambda x, gen: measure(x, sigma_y, gen, A), config,
+        resume_path=resume_path, resume_key=_KEY + "/resume", settings=settings,
+        save_every=save_every, max_seconds=max_seconds, progress=progress,
+        desc="train PSCGAN (digits)",
     )  # fmt: skip
-    for step in bar:
-        g.requires_grad_(False)
-        D.requires_grad_(True)
-        for _ in range(n_critic):
-            x, y = pairs()
-            with torch.no_grad():
-                xf = g(y, torch.randn(batch, zc, 16, 16, generator=gen))
-            w1 = D(x, y).mean() - D(xf, y).mean()
-            loss_d = -w1 + gp * gradient_penalty(D, x, xf, y, gen)
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-        g.requires_grad_(True)
-        D.requires_grad_(False)
-        x, y = pairs()
-        xs = _samples(g, y, torch.randn(n_penalty, batch, zc, 16, 16, generator=gen))
-        penalty = ((xs.mean(0) - x) ** 2).flatten(1).sum(1).mean()
-        adv = D(xs.flatten(0, 1), y.repeat(n_penalty, 1, 1, 1)).mean()
-        loss_g = penalty - lam * adv
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        with torch.no_grad():
-            for pa, pn in zip(g_ema.parameters(), g.parameters(), strict=True):
-                pa.lerp_(pn, 1.0 - ema)
-        acc_p += penalty.item()
-        acc_c += w1.item()
-        if (step + 1) % log_every == 0:
-            log["penalty"].append(acc_p / log_every)
-            log["critic"].append(acc_c / log_every)
-            acc_p = acc_c = 0.0
-            bar.set_postfix(penalty=f"{log['penalty'][-1]:.3f}", w1=f"{log['critic'][-1]:.3f}")
-        now = time.perf_counter()
-        if now - t_save > save_every and (step + 1) % log_every == 0:
-            log["seconds"] += now - t_start
-            log["cpu_seconds"] += time.process_time() - c_start
-            t_start = t_save = now
-            c_start = time.process_time()
-            save_state(step + 1)
-        if max_seconds is not None and (step + 1) % log_every == 0 and now - t_call > max_seconds:
-            step += 1
-            break
-    else:
-        step = steps
-    log["seconds"] += time.perf_counter() - t_start
-    log["cpu_seconds"] += time.process_time() - c_start
-    log["steps_done"] = int(step)
-    log["finished"] = bool(step >= steps)
-    save_state(step)
     log["settings"] = settings
-    g_ema.eval().requires_grad_(False)
     g_ema.info = dict(log)
     return g_ema, log
 
@@ -483,37 +327,14 @@ def train_pscgan_images(
 # --------------------------------------------------------------------------- inference
 
 
-@torch.no_grad()
-def pscgan_restore(
-    g: ImageGenerator,
-    y,
-    *,
-    n_avg: int = 1,
-    sigma_z: float = 1.0,
-    generator: torch.Generator | None = None,
-    chunk: int = 4096,
-) -> torch.Tensor:
-    r"""PSCGAN estimate :math:`\hat x = \frac1N\sum_{m=1}^N g(y, \sigma_z z_m)`, z ~ N(0, I).
+def pscgan_restore(g: ImageGenerator, y, **options) -> torch.Tensor:
+    r"""PSCGAN estimate :math:`\hat x = \frac1N\sum_{m=1}^N g(y, \sigma_z z_m)`, z ~ N(0, I), of images.
 
-    Parameters
-    ----------
-    g : ImageGenerator
-    y : tensor or array ``[B, 1, 16, 16]`` (or ``[B, 16, 16]``)
-        Measurements in the [-1, 1] range.
-    n_avg : int >= 1
-        N, the number of samples averaged (N = 1: a posterior sample; N → ∞: the
-        generator's mean, the MMSE estimate if training succeeded).
-    sigma_z : float >= 0
-        Latent scale (0: the deterministic :math:`g(y, 0)`; then every N gives the same).
-    generator : torch.Generator, optional
-        Source of z (on the generator network's device); the same generator state gives the
-        same output whatever ``chunk``.
-    chunk : int
-        At most this many images per forward pass (memory bound).
-
-    Returns
-    -------
-    tensor ``[B, 1, 16, 16]`` (float32, on the network's device)
+    :func:`diffusion.baselines.pscgan.pscgan_estimate` with ``chunk=4096`` images per forward
+    pass unless given (``n_avg``, ``sigma_z``, ``generator``, ``chunk``: its keywords), after
+    checking ``y``: a tensor or array ``[B, 1, 16, 16]`` (or ``[B, 16, 16]``, ``[B, 256]``)
+    of measurements in the [-1, 1] range. Returns ``[B, 1, 16, 16]`` (float32, on the
+    network's device); the same generator state gives the same output whatever ``chunk``.
 
     Examples
     --------
@@ -522,24 +343,8 @@ def pscgan_restore(
     >>> pscgan_restore(g, y, n_avg=4, generator=torch.Generator().manual_seed(0)).shape
     torch.Size([3, 1, 16, 16])
     """
-    dev = next(g.parameters()).device
-    y = as_image_batch(y, "y", device=dev)
-    if isinstance(n_avg, bool) or not isinstance(n_avg, (int, np.integer)) or n_avg < 1:
-        raise ValueError(f"n_avg: expected an integer >= 1, got {n_avg!r}")
-    if not (isinstance(sigma_z, (int, float)) and math.isfinite(sigma_z) and sigma_z >= 0):
-        raise ValueError(f"sigma_z: expected a finite number >= 0, got {sigma_z!r}")
-    B = y.shape[0]
-    z = torch.randn(n_avg, B, g.z_channels, 16, 16, generator=generator, device=dev)
-    per = max(1, int(chunk) // B)
-    total = torch.zeros_like(y)
-    for m in range(0, n_avg, per):
-        zz = sigma_z * z[m : m + per]
-        if B > chunk:
-            for b in range(0, B, chunk):
-                total[b : b + chunk] += _samples(g, y[b : b + chunk], zz[:, b : b + chunk]).sum(0)
-        else:
-            total += _samples(g, y, zz).sum(0)
-    return total / n_avg
+    y = as_image_batch(y, "y", device=next(g.parameters()).device)
+    return pscgan_estimate(g, y, **{"chunk": 4096, **options})
 
 
 def _lmmse(y: torch.Tensor, A, sigma_y: float) -> torch.Tensor:
@@ -573,7 +378,7 @@ def evaluate_pscgan(
     ``(seed, round(1e6 σ_y))``); for every ``(N, σ_z)`` one estimate per image is compared with
     its clean image (distortion: ``mse`` per pixel, ``mse_image`` summed over the 256 pixels,
     ``psnr``, ``ssim``) and the set of estimates with the set of clean images (perception:
-    ``fd``, ``kid``, ``sw2``; see :mod:`diffusion.perception`) and with the labels (``acc``).
+    ``fd``, ``kid``, ``sw2``; see :mod:`diffusion.metrics.perception`) and with the labels (``acc``).
     Rows with ``estimator`` "y" score the measurement itself, rows "lmmse" the linear MMSE
     estimate under a Gaussian fitted to the ``train`` digits (:func:`_lmmse`; ``n_avg`` 0
     for both), a yardstick that knows σ_y. Returns one dict per row.
@@ -583,7 +388,7 @@ def evaluate_pscgan(
     independent real sets (the FD of ``val`` against ``test`` is 0.30 with the shipped
     classifier, that of the two halves of ``test`` 0.87): read them against each other,
     not against that floor. ``kid`` uses the paired estimator
-    (:func:`diffusion.perception.mmd2_unbiased`, ``paired=True``), unbiased for the law of
+    (:func:`diffusion.metrics.perception.mmd2_unbiased`, ``paired=True``), unbiased for the law of
     the restorations against the law of the clean digits despite the pairing.
     """
     from diffusion.metrics import perception as P
@@ -621,71 +426,3 @@ def evaluate_pscgan(
                 )
             )
     return rows
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m diffusion.pscgan_images",
-        description="Train (--train) and/or evaluate (--evaluate) PSCGAN for deblurring the "
-        "16x16 digits (5x5 Gaussian blur, std 1 px, sigma_y 0.05).",
-    )
-    p.add_argument("--train", action="store_true")
-    p.add_argument("--evaluate", action="store_true", help="print test-split metrics")
-    p.add_argument("--out", type=Path, default=DEFAULT_PATH, help="generator weights file")
-    p.add_argument("--steps", type=int, default=TRAIN_DEFAULTS["steps"])
-    p.add_argument("--minutes", type=float, default=None, help="wall-time cap of this call")
-    p.add_argument("--lam", type=float, default=TRAIN_DEFAULTS["lam"])
-    p.add_argument("--n-critic", type=int, default=TRAIN_DEFAULTS["n_critic"])
-    p.add_argument("--seed", type=int, default=TRAIN_DEFAULTS["seed"])
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    p.add_argument("--json", type=Path, default=None, help="write the evaluation rows here")
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    if args.train:
-        resume = args.out.parent / f".{args.out.stem}.resume.pt"
-        g, log = train_pscgan_images(
-            steps=args.steps,
-            lam=args.lam,
-            n_critic=args.n_critic,
-            seed=args.seed,
-            resume_path=resume,
-            max_seconds=None if args.minutes is None else 60.0 * args.minutes,
-            progress=True,
-        )
-        cmd = (
-            f"python -m diffusion.pscgan_images --train --steps {args.steps} --lam {args.lam} "
-            f"--n-critic {args.n_critic} --seed {args.seed} --threads {args.threads}"
-        )
-        info = dict(log, command=cmd, torch=str(torch.__version__))
-        if not log["finished"]:
-            print(
-                f"stopped after {log['steps_done']}/{args.steps} steps "
-                f"({log['seconds']:.0f} s); run the same command again to resume"
-            )
-            return 0
-        save_pscgan(g, args.out, info)
-        print(f"trained {args.steps} steps in {log['seconds']:.0f} s; saved {args.out}")
-    if args.evaluate:
-        g = load_pscgan(args.out)
-        rows = evaluate_pscgan(g, n_avgs=(1, 4, 16, 64), sigma_zs=(1.0,))
-        rows += [  # the latent-scale traversal at N = 1
-            r
-            for r in evaluate_pscgan(g, n_avgs=(1,), sigma_zs=(0.5, 0.0))
-            if r["estimator"] == "pscgan"
-        ]
-        print(f"{'est':>6} {'sigma_y':>7} {'s_z':>4} {'N':>3} {'mse/px':>8} {'psnr':>6} "
-              f"{'ssim':>6} {'FD':>8} {'KID':>8} {'acc':>6} {'SW2':>7}")  # fmt: skip
-        for r in rows:
-            print(
-                f"{r['estimator']:>6} {r['sigma_y']:7.2f} {r['sigma_z']:4.2f} {r['n_avg']:3d} "
-                f"{r['mse']:8.5f} "
-                f"{r['psnr']:6.2f} {r['ssim']:6.3f} {r['fd']:8.3f} {r['kid']:8.4f} "
-                f"{r['acc']:6.3f} {r['sw2']:7.4f}"
-            )
-        if args.json is not None:
-            args.json.write_text(json.dumps(rows, indent=1))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -2,12 +2,12 @@ r"""A small CNN classifier of the 16 x 16 digits, whose features the perception 
 
 :func:`load_digit_classifier` returns the shipped network
 (``diffusion/weights/digit_classifier16.pt``), trained here on the ``train`` split of
-:func:`diffusion.digits.digits16` (the epoch is chosen on ``val``; ``test`` is never seen).
+:func:`diffusion.data.digits.digits16` (the epoch is chosen on ``val``; ``test`` is never seen).
 It plays the role Inception-v3 plays for FID/KID on natural images: its penultimate layer
 (:meth:`DigitCNN.features`, F = 64 numbers per image) is the feature space of
-:func:`diffusion.perception.classifier_fd` and :func:`diffusion.perception.classifier_kid`,
+:func:`diffusion.metrics.perception.classifier_fd` and :func:`diffusion.metrics.perception.classifier_kid`,
 and its prediction (:meth:`DigitCNN.predict`) is the semantic-fidelity measure
-:func:`diffusion.perception.classifier_accuracy` (is a restored digit still the same digit?).
+:func:`diffusion.metrics.perception.classifier_accuracy` (is a restored digit still the same digit?).
 
 **Architecture** (:class:`DigitCNN`, 89 546 parameters; no batch normalisation, so train
 and eval mode differ only by the dropout): input ``[B, 1, 16, 16]`` in [-1, 1];
@@ -35,11 +35,9 @@ References
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -48,11 +46,15 @@ from tqdm.auto import tqdm
 
 from diffusion._paths import WEIGHTS_DIR
 from diffusion.data.digits import digits16
+from diffusion.training.checkpoint import load_model, save_model
+from diffusion.training.outputs import check_out_file, weights_parser
+from numerics.cli import ArgumentParser, UsageError, fail, positive_int
 
 __all__ = [
     "DEFAULT_PATH",
     "DigitCNN",
     "as_image_batch",
+    "build_parser",
     "evaluate_accuracy",
     "load_digit_classifier",
     "save_digit_classifier",
@@ -259,11 +261,12 @@ def train_classifier(
 
 
 def save_digit_classifier(model: DigitCNN, path, info: dict | None = None) -> None:
-    """Write ``{key, config, state (float32 state dict), info}`` to ``path`` (``torch.save``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    torch.save(dict(key=_KEY, config=model.config, state=state, info=info or {}), path)
+    """Write ``{key, config, state (float32 state dict), info}`` to ``path``.
+
+    Atomic, and the same bytes as a direct ``torch.save`` of that dict
+    (:func:`diffusion.training.checkpoint.save_model`).
+    """
+    save_model(path, model, key=_KEY, info=info)
 
 
 def load_digit_classifier(path=None, device="cpu") -> DigitCNN:
@@ -280,40 +283,41 @@ def load_digit_classifier(path=None, device="cpu") -> DigitCNN:
     >>> m.features(torch.zeros(3, 1, 16, 16)).shape
     torch.Size([3, 64])
     """
-    path = DEFAULT_PATH if path is None else Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"digit classifier weights not found at {path}; make them with "
-            "`python -m diffusion.digit_classifier --train --out PATH`"
-        )
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("key") != _KEY:
-        raise ValueError(f"path: {path} is not a digit-classifier checkpoint ({_KEY})")
-    model = DigitCNN(**payload["config"])
-    model.load_state_dict(payload["state"])
-    model.info = payload.get("info", {})
-    return model.to(device).eval().requires_grad_(False)
+    return load_model(
+        DEFAULT_PATH if path is None else path, DigitCNN, key=_KEY, what="digit-classifier",
+        device=device, make="python -m diffusion.digit_classifier --train --out PATH",
+    )  # fmt: skip
+
+
+PROG = "python -m diffusion.digit_classifier"
+
+
+def build_parser() -> ArgumentParser:
+    p = weights_parser(
+        PROG,
+        "Train (--train) or evaluate the 16x16 digit classifier of the perception metrics; "
+        "prints the test-split accuracy.",
+        DEFAULT_PATH,
+        train_help="train and save (else: evaluate --out)",
+    )
+    p.add_argument("--epochs", type=positive_int, default=40)
+    return p
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m diffusion.digit_classifier",
-        description="Train (--train) or evaluate the 16x16 digit classifier of the perception "
-        "metrics; prints the test-split accuracy.",
-    )
-    p.add_argument("--train", action="store_true", help="train and save (else: evaluate --out)")
-    p.add_argument("--out", type=Path, default=DEFAULT_PATH, help="weights file")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
-    args = p.parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.train:
+            check_out_file(args.out)
+    except UsageError as exc:
+        return fail(PROG, exc)
     torch.set_num_threads(args.threads)
     xte, yte = digits16("test")
     if args.train:
         model, log = train_classifier(epochs=args.epochs, seed=args.seed, progress=True)
         test_acc = evaluate_accuracy(model, xte, yte)
         info = dict(
-            command=f"python -m diffusion.digit_classifier --train --epochs {args.epochs} "
+            command=f"{PROG} --train --epochs {args.epochs} "
             f"--seed {args.seed} --threads {args.threads}",
             test_acc=test_acc,
             torch=str(torch.__version__),
@@ -326,7 +330,10 @@ def main(argv=None) -> int:
             f"({len(yte)} images); saved {args.out}"
         )
     else:
-        model = load_digit_classifier(args.out)
+        try:
+            model = load_digit_classifier(args.out)
+        except (ValueError, FileNotFoundError) as exc:
+            return fail(PROG, exc)
         print(f"test accuracy {evaluate_accuracy(model, xte, yte):.4f} ({len(yte)} images)")
     return 0
 

@@ -16,6 +16,7 @@ from diffusion.metrics.digit_classifier import (
 )
 
 from ._helpers import one_thread  # noqa: F401  (autouse)
+from ._unsafe import assert_one_line, bad_out_files, crafted_checkpoint, unsafe_load_runs_code
 
 
 def test_shipped_classifier_reaches_97_percent_on_the_test_split():
@@ -83,3 +84,21 @@ def test_short_seeded_training_learns_and_round_trips(tmp_path):
     torch.testing.assert_close(back.features(x), model.features(x), rtol=0, atol=0)
     assert back.info == {"note": "test"}
     assert isinstance(back, DigitCNN) and not back.training
+
+
+def test_crafted_file_and_bad_out_are_refused_with_one_line(tmp_path, capsys):
+    from diffusion.digit_classifier import main
+
+    marker = tmp_path / "MARKER"
+    bad = crafted_checkpoint(tmp_path / "clf.pt", marker, key="digit_classifier16/v1")
+    assert unsafe_load_runs_code(bad, marker)
+    with pytest.raises(ValueError, match="clf.pt"):
+        load_digit_classifier(bad)
+    assert main(["--out", str(bad)]) == 2  # evaluate a crafted file
+    assert_one_line(capsys.readouterr().err, bad)
+    assert not marker.exists()
+    for out, why in bad_out_files(tmp_path):
+        assert main(["--train", "--epochs", "1", "--out", str(out)]) == 2
+        assert_one_line(capsys.readouterr().err, "--out", why)
+    assert main(["--epochs", "0"]) == 2
+    assert "--epochs" in capsys.readouterr().err

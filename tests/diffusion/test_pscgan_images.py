@@ -1,5 +1,12 @@
 """diffusion.pscgan_images: networks, WGAN-GP penalty, N-sample averaging, training, checkpoints."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -17,8 +24,12 @@ from diffusion.baselines.pscgan_images import (
 )
 from diffusion.data.digits import digits16
 from diffusion.experiments.toy2d.models import count_parameters
+from diffusion.training.checkpoint import load_plain
 
 from ._helpers import gen, one_thread  # noqa: F401  (autouse)
+from ._unsafe import assert_one_line, bad_out_files, crafted_checkpoint, unsafe_load_runs_code
+
+REPO = Path(__file__).resolve().parents[2]
 
 TINY = dict(
     batch=8, n_critic=1, n_penalty=2, generator_width=8, critic_width=8, log_every=10, seed=5
@@ -156,3 +167,83 @@ def test_evaluation_rows_score_the_measurement_and_every_setting():
     sd = 0.04 * np.sqrt(2 / x.numel()) + 2 * 0.2 * np.sqrt(blur_err / x.numel())
     assert rows[0]["mse"] == pytest.approx(blur_err + 0.04, abs=4 * sd)
     assert rows[0]["mse_image"] == pytest.approx(256 * rows[0]["mse"])
+
+
+# --------------------------------------------------------------------------- hostile inputs (#18)
+
+
+def test_crafted_weights_and_resume_files_are_refused_and_run_nothing(tmp_path):
+    marker = tmp_path / "MARKER"
+    bad = crafted_checkpoint(tmp_path / "g.pt", marker, key="pscgan_digits16/v1")
+    assert unsafe_load_runs_code(bad, marker)
+    with pytest.raises(ValueError, match="g.pt"):
+        load_pscgan(bad)
+    with pytest.raises(ValueError, match="g.pt"):
+        train_pscgan_images(steps=2, data=digits16("train")[0][:16], resume_path=bad, **TINY)
+    assert not marker.exists()
+
+
+def test_cli_refuses_a_crafted_resume_file_and_bad_out(tmp_path, capsys):
+    from diffusion.pscgan_images import main
+
+    marker, out = tmp_path / "MARKER", tmp_path / "w.pt"
+    resume = crafted_checkpoint(tmp_path / ".w.resume.pt", marker)
+    assert main(["--train", "--steps", "1", "--out", str(out)]) == 2
+    assert_one_line(capsys.readouterr().err, resume)
+    assert not marker.exists() and not out.exists()
+    for bad, why in bad_out_files(tmp_path):
+        assert main(["--train", "--steps", "1", "--out", str(bad)]) == 2
+        assert_one_line(capsys.readouterr().err, "--out", why)
+    assert main(["--evaluate", "--out", str(tmp_path / "missing.pt")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["--train", "--steps", "0"]) == 2
+    assert "--steps" in capsys.readouterr().err
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    """SIGKILL a training that saves its state at every log boundary; the state file stays
+    whole, and resuming ends with the weights of one uninterrupted run."""
+    data = digits16("train")[0][:64]
+    steps, path = 80, tmp_path / "r.pt"
+    code = (
+        "import sys, torch; torch.set_num_threads(1)\n"
+        "from diffusion.baselines.pscgan_images import train_pscgan_images\n"
+        "from diffusion.data.digits import digits16\n"
+        f"train_pscgan_images(steps={steps}, data=digits16('train')[0][:64], "
+        f"resume_path=sys.argv[1], save_every=0.0, **{TINY!r})\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)  # soon after its first save: mid-run
+    finally:
+        proc.wait(timeout=60)
+    state = load_plain(path)  # whole: it loads
+    assert 0 < state["step"] < steps, f"the kill came at step {state['step']}"
+    resumed, log = train_pscgan_images(steps=steps, data=data, resume_path=path, **TINY)
+    straight, _ = train_pscgan_images(steps=steps, data=data, **TINY)
+    assert log["finished"] and len(log["penalty"]) == steps // TINY["log_every"]
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_one_trainer_settings_are_checked_and_estimates_check_y():
+    from diffusion.baselines.pscgan import Generator, PSCGANTraining, pscgan_estimate
+
+    for bad, name in (({"steps": 0}, "steps"), ({"adversarial": "some"}, "adversarial"),
+                      ({"ema": 1.0}, "ema"), ({"batch": 2.5}, "batch")):  # fmt: skip
+        with pytest.raises(ValueError, match=name):
+            PSCGANTraining(**bad)
+    with pytest.raises(ValueError, match=r"y: expected shape \[B, 2\]"):
+        pscgan_estimate(Generator(), torch.zeros(3, 3))
+    with pytest.raises(ValueError, match=r"y: expected shape \[B, 1, 16, 16\]"):
+        pscgan_estimate(ImageGenerator(width=8), torch.zeros(3, 16, 16))
+    # the images' chunked average equals the one-pass mean up to rounding
+    g, y = ImageGenerator(width=8), torch.randn(4, 1, 16, 16, generator=gen(0))
+    a = pscgan_estimate(g, y, n_avg=3, generator=gen(1))
+    b = pscgan_restore(g, y, n_avg=3, generator=gen(1), chunk=2)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

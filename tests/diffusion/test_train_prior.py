@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from diffusion.priors.unet import load_unet_prior
+from diffusion.training.checkpoint import load_plain
 from diffusion.training.train_prior import UsageError, ema_decay_at, load_training_data, main, train
+
+from ._unsafe import crafted_checkpoint, read_only_folder, unsafe_load_runs_code
 
 TINY = {"channels": (8, 16), "warmup": 0, "log_every": 10, "progress": False}
 
@@ -28,6 +37,8 @@ def test_data_sets():
     assert flips is False  # a mirrored digit is not a digit
     data, flips, meta = load_training_data("patches32", n_patches=70)
     assert data.shape == (70, 1, 32, 32) and flips is True and meta["n_patches"] == 70
+    with pytest.raises(ValueError, match="name: expected one of digits16, patches32"):
+        load_training_data("mnist")
 
 
 def test_ema_decay_warmup():
@@ -211,3 +222,126 @@ def test_device_cuda_without_a_gpu_exits_2(tmp_path, capsys):
     data, _, meta = load_training_data("digits16")
     with pytest.raises(UsageError, match="no CUDA device"):
         train(data, tmp_path / "api", iters=1, data_meta=meta, device="cuda", **TINY)
+
+
+# --------------------------------------------------------------------------- hostile inputs (#18)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _cli(*argv, timeout=300):
+    """``python -m diffusion.train_prior ARGV`` in a subprocess (one torch thread)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "diffusion.train_prior", *argv],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO,
+    )  # fmt: skip
+
+
+def _one_line_exit_2(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("python -m diffusion.train_prior: error:"), err
+    for n in needles:
+        assert str(n) in err, (n, err)
+
+
+def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path):
+    """A checkpoint.pt whose pickle would create a file: resuming refuses it, one line."""
+    out, marker = tmp_path / "run", tmp_path / "MARKER"
+    out.mkdir()
+    ck = crafted_checkpoint(out / "checkpoint.pt", marker, step=0)
+    assert unsafe_load_runs_code(ck, marker)  # an unsafe load would run it
+    proc = _cli("--data", "digits16", "--channels", "8,16", "--iters", "2", "--out", str(out),
+                "--no-progress")  # fmt: skip
+    _one_line_exit_2(proc, ck, "refused")
+    assert not marker.exists()
+
+
+def test_a_truncated_or_foreign_checkpoint_is_refused_with_one_line(digits, tmp_path, capsys):
+    data, _, meta = digits
+    train(data, tmp_path / "ok", iters=2, seed=0, data_meta=meta, **TINY)
+    good = (tmp_path / "ok" / "checkpoint.pt").read_bytes()
+    argv = ["--data", "digits16", "--channels", "8,16", "--iters", "4", "--no-progress"]
+    for name, content in (("trunc", good[: len(good) // 2]), ("empty", b""),
+                          ("text", b"checkpoint\n")):  # fmt: skip
+        out = tmp_path / name
+        out.mkdir()
+        (out / "checkpoint.pt").write_bytes(content)
+        assert main([*argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(out / "checkpoint.pt") in err and "--out" in err
+    # a safe file that is not a train_prior checkpoint
+    out = tmp_path / "foreign"
+    out.mkdir()
+    torch.save({"step": 3}, out / "checkpoint.pt")
+    assert main([*argv, "--out", str(out)]) == 2
+    assert "not a train_prior checkpoint" in capsys.readouterr().err
+    # --fresh starts over whatever is there
+    assert main([*argv, "--out", str(out), "--fresh"]) == 0
+
+
+def test_out_that_cannot_be_written_exits_2_naming_out(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    argv = ["--data", "digits16", "--channels", "8,16", "--iters", "1", "--no-progress"]
+    for out, why in ((f, "not a folder"), (f / "run", "lies under")):
+        assert main([*argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--out" in err and why in err, err
+    ro = read_only_folder(tmp_path)
+    assert main([*argv, "--out", str(ro / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out: cannot write" in err, err
+    # the samples figure: its own option is named
+    assert main([*argv, "--out", str(tmp_path), "--samples-figure", str(f / "s.png")]) == 2
+    assert "--samples-figure" in capsys.readouterr().err
+
+
+def _files_are_whole(out: Path) -> None:
+    """Every file in ``out`` reads back (hidden temporaries of a killed write aside)."""
+    names = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    assert {"checkpoint.pt", "train_log.csv", "train_config.json", "config.json",
+            "diffusion_pytorch_model.safetensors"} <= names, names  # fmt: skip
+    load_plain(out / "checkpoint.pt")
+    json.loads((out / "train_config.json").read_text())
+    json.loads((out / "config.json").read_text())
+    rows = list(csv.reader(open(out / "train_log.csv")))
+    assert rows[0] == ["iteration", "loss_mean", "elapsed_s"] and all(len(r) == 3 for r in rows)
+    load_unet_prior(out, image_shape=(1, 16, 16))
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_run(digits, tmp_path):
+    """SIGKILL a CLI run while it checkpoints every iteration; every file is whole, and the
+    same command then ends with the weights and log of one uninterrupted run."""
+    data, flips, meta = digits
+    iters, out = 20, tmp_path / "killed"
+    argv = ["--data", "digits16", "--channels", "8,16", "--iters", str(iters), "--warmup", "0",
+            "--log-every", "5", "--ckpt-minutes", "1e-9", "--seed", "4", "--no-progress",
+            "--out", str(out)]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "diffusion.train_prior", *argv], env=env,
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "train_config.json").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)  # the last file of the first checkpoint; then kill: mid-run
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    done = json.loads((out / "train_config.json").read_text())["iterations"]
+    assert 0 < done < iters, f"the kill came at iteration {done}"
+    _files_are_whole(out)
+    proc = _cli(*argv)
+    assert proc.returncode == 0, proc.stderr
+    assert "(resumed)" in proc.stdout
+    _files_are_whole(out)
+    ref = train(data, tmp_path / "ref", iters=iters, seed=4, data_meta=meta, flips=flips,
+                channels=(8, 16), warmup=0, log_every=5, progress=False)  # fmt: skip
+    got = load_unet_prior(out, image_shape=(1, 16, 16)).unet.state_dict()
+    for k, v in ref["ema"].state_dict().items():
+        assert torch.equal(got[k], v), k
+    a = (out / "train_log.csv").read_text().splitlines()
+    b = (tmp_path / "ref" / "train_log.csv").read_text().splitlines()
+    assert [r.split(",")[:2] for r in a] == [r.split(",")[:2] for r in b]

@@ -1,0 +1,46 @@
+r"""Exponential moving average (EMA) of a network's weights, the one home of the update.
+
+After each optimiser step the averaged copy moves towards the trained weights,
+:math:`\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta` (:func:`ema_update`), with a
+fixed decay d or, for the UNet priors, the warm-up :math:`d_n = \min(d, (1 + n)/(10 + n))`
+of diffusers' ``EMAModel`` (:func:`ema_decay_at`), so that short runs average over their last
+~n/9 iterations rather than drag in their first ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+__all__ = ["ema_decay_at", "ema_update"]
+
+
+def ema_decay_at(n: int, decay: float = 0.999) -> float:
+    """EMA decay after iteration ``n`` (1-based): :math:`\\min(d, (1 + n)/(10 + n))`.
+
+    Examples
+    --------
+    >>> ema_decay_at(1), ema_decay_at(100_000)
+    (0.18181818181818182, 0.999)
+    """
+    return min(decay, (1.0 + n) / (10.0 + n))
+
+
+@torch.no_grad()
+def ema_update(
+    averaged: Iterable[torch.Tensor], params: Iterable[torch.Tensor], decay: float
+) -> None:
+    r"""In place, :math:`\bar\theta \leftarrow \bar\theta + (1 - d)(\theta - \bar\theta)` for each pair.
+
+    ``averaged`` and ``params``: the parameters of the averaged and of the trained network,
+    in the same order (``module.parameters()``).
+
+    Examples
+    --------
+    >>> a, p = [torch.zeros(2)], [torch.ones(2)]
+    >>> ema_update(a, p, 0.75); a[0]
+    tensor([0.2500, 0.2500])
+    """
+    for pa, pn in zip(averaged, params, strict=True):
+        pa.lerp_(pn, 1.0 - decay)
