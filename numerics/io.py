@@ -39,18 +39,27 @@ def atomic_write(path, writer: Callable[[Path], object]) -> Path:
     'hi'
     >>> sorted(x.name for x in d.iterdir())   # no temporary file left behind
     ['a.txt']
+    >>> oct((d / "a.txt").stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # as open() makes
+    True
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
         writer(Path(tmp))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path, obj, *, sort_keys: bool = False, indent: int = 1) -> Path:
