@@ -73,7 +73,7 @@ from diffusion.models import call_denoiser
 from diffusion.schedule import TorchSchedule, append_dims
 from numerics.schedule import Schedule, respace
 
-__all__ = ["DivergenceError", "VARIANCES", "STARTS", "sample"]
+__all__ = ["DivergenceError", "STARTS", "VARIANCES", "check_divergence", "sample"]
 
 VARIANCES = ("beta", "beta_tilde", "exact")
 STARTS = ("standard", "exact")
@@ -277,6 +277,7 @@ def sample(
 
     # ---- the reverse chain
     tT = int(ts.timesteps[T])
+    hint = _divergence_hint(guidance)
     if callback is not None:
         callback(T, tT, x, None)
     with torch.no_grad():
@@ -300,7 +301,7 @@ def sample(
             else:
                 noise = _exact_noise(hess(x, t_model), z, st)
             x = mean + sq_eta * noise
-            _check_divergence(x, st, max_abs, guidance)
+            check_divergence(x, max_abs, k=st.k, t_model=st.t_model, hint=hint)
             if callback is not None:
                 callback(k - 1, int(ts.timesteps[k - 1]), x, x0)
     return x
@@ -405,29 +406,37 @@ def _exact_noise(H: torch.Tensor, z: torch.Tensor, st) -> torch.Tensor:
 
 
 def _divergence_hint(guidance) -> str:
-    """What to try next: a smaller step, and the normalised form if not already in use."""
+    """The guidance, then what to try next: a smaller step, and the normalised form if not
+    already in use."""
     if guidance is None:
         return ". The model's own reverse chain is unstable (check its schedule and output)."
+    hint = f"; guidance: {guidance!r}. Reduce the guidance step (zeta)"
     if getattr(guidance, "form", None) == "likelihood":
-        return ". Reduce the guidance step (zeta) or use DPSGuidance(form='reference')."
-    return ". Reduce the guidance step (zeta)."
+        return hint + " or use DPSGuidance(form='reference')."
+    return hint + "."
 
 
-def _check_divergence(x: torch.Tensor, st, max_abs, guidance) -> None:
-    amax = x.abs().amax()
+def check_divergence(
+    x: torch.Tensor, max_abs, *, k: int, t_model: int, who: str = "sampler", hint: str = ""
+) -> None:
+    """Raise :class:`DivergenceError` if ``x`` [B, ...] has a non-finite entry or ``|x| > max_abs``.
+
+    ``max_abs`` None checks only for non-finite values. One device synchronisation when
+    nothing is wrong. The message names ``who``, the reverse step ``k``, the model time, how
+    many samples are affected and the largest ``|x|``, then ``hint``.
+    """
     limit = math.inf if max_abs is None else float(max_abs)
-    if bool(amax <= limit):
+    amax = x.abs().amax()
+    if bool(torch.isfinite(amax) & (amax <= limit)):
         return
     per = x.reshape(x.shape[0], -1).abs().amax(1)
-    n_bad = int((~(per <= limit)).sum())
+    n_bad = int((~(torch.isfinite(per) & (per <= limit))).sum())
     what = "non-finite values" if not bool(torch.isfinite(x).all()) else f"|x| > {max_abs:g}"
     raise DivergenceError(
-        f"sampler diverged at reverse step k={st.k} (model time t={st.t_model}): {what} in "
-        f"{n_bad} of {x.shape[0]} samples (max |x| = {float(amax):.3g})"
-        + (f"; guidance: {guidance!r}" if guidance is not None else "")
-        + _divergence_hint(guidance),
-        k=st.k,
-        t_model=st.t_model,
+        f"{who} diverged at reverse step k={k} (model time t={t_model}): {what} in "
+        f"{n_bad} of {x.shape[0]} samples (max |x| = {float(amax):.3g}){hint}",
+        k=k,
+        t_model=t_model,
         n_bad=n_bad,
     )
 

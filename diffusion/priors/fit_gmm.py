@@ -1,7 +1,7 @@
 r"""Fit the Gaussian-mixture patch prior: ``python -m diffusion.fit_gmm_prior``.
 
 A full-covariance mixture :math:`p(x) = \sum_k w_k N(x; \mu_k, S_k)` over flattened
-``size x size`` grayscale patches in [-1, 1] (:mod:`diffusion.images`, **fit split only**),
+``size x size`` grayscale patches in [-1, 1] (:mod:`diffusion.data.patches`, **fit split only**),
 fitted by EM (``sklearn.mixture.GaussianMixture``, k-means initialisation) with the
 covariance floor ``reg_covar`` added to every :math:`S_k` (so every eigenvalue is at least
 ``reg_covar``; 1e-4 here, a pixel sd of 0.01, about 1.3 grey levels of 255).
@@ -19,7 +19,9 @@ chunk, so a long fit can be stopped and its latest state used.
 
 The ``.npz`` holds ``weights (K,)``, ``means (K, d)``, ``covs (K, d, d)`` (float32) and
 metadata strings (``command``, ``meta``: a JSON record of the settings, the fit's
-convergence and the split). Load it with :func:`diffusion.priors_image.load_gmm`.
+convergence and the split). Load it with :func:`diffusion.priors.load_gmm`. The EM fit and
+the file format live in :mod:`diffusion.priors.gmm_image` (:func:`fit_patch_gmm`,
+:func:`save_gmm`, re-exported here); this module is the command.
 
 References
 ----------
@@ -34,120 +36,14 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from diffusion._paths import WEIGHTS_DIR
 from diffusion.data.patches import FIT_IMAGES, patch_dataset
+from diffusion.priors.gmm_image import DEFAULT_WEIGHTS, fit_patch_gmm, load_gmm, save_gmm
 
-__all__ = ["DEFAULT_WEIGHTS", "fit_patch_gmm", "main", "save_gmm"]
-
-#: The shipped model.
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "gmm_patches16.npz"
-
-
-def fit_patch_gmm(
-    patches,
-    n_components: int,
-    *,
-    reg_covar: float = 1e-4,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    seed: int = 0,
-    verbose: int = 0,
-    checkpoint=None,
-    checkpoint_every: int = 5,
-):
-    r"""EM fit of a full-covariance Gaussian mixture to flattened patches.
-
-    EM runs in chunks of ``checkpoint_every`` iterations (``warm_start``: each chunk
-    continues from the last; the result equals one uninterrupted run of the same number
-    of iterations), and ``checkpoint(weights, means, covs, info)`` is called after each
-    chunk, so a long fit can be stopped and its latest state used.
-
-    Parameters
-    ----------
-    patches : (n, ...) array
-        Flattened to ``(n, d)``.
-    n_components : int >= 1
-    reg_covar : float > 0
-        Added to the diagonal of every covariance (the floor).
-    max_iter : int
-    tol : float
-        EM stops when the mean log-likelihood per patch improves by less than this.
-    seed : int
-        k-means initialisation seed.
-    verbose : int
-        sklearn's verbosity (2: one line per iteration).
-    checkpoint : callable, optional
-    checkpoint_every : int >= 1
-
-    Returns
-    -------
-    weights : (K,) float64 array
-    means : (K, d) float64 array
-    covs : (K, d, d) float64 array
-    info : dict
-        ``converged``, ``n_iter``, ``lower_bound`` (mean log-likelihood per patch), ``seconds``.
-    """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import GaussianMixture as SkGMM
-
-    X = np.asarray(patches, dtype=np.float64)
-    X = X.reshape(X.shape[0], -1)
-    t0 = time.perf_counter()
-    chunk = max(1, min(int(checkpoint_every), int(max_iter)))
-    gm = SkGMM(
-        n_components=int(n_components),
-        covariance_type="full",
-        reg_covar=float(reg_covar),
-        max_iter=chunk,
-        tol=float(tol),
-        init_params="kmeans",
-        random_state=int(seed),
-        verbose=int(verbose),
-        verbose_interval=1,
-        warm_start=True,
-    )
-    done = 0
-    while True:
-        gm.max_iter = min(chunk, int(max_iter) - done)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gm.fit(X)
-        done += int(gm.n_iter_)
-        info = dict(
-            converged=bool(gm.converged_),
-            n_iter=done,
-            lower_bound=float(gm.lower_bound_),
-            seconds=round(time.perf_counter() - t0, 1),
-        )
-        covs = 0.5 * (gm.covariances_ + np.swapaxes(gm.covariances_, 1, 2))
-        out = (np.asarray(gm.weights_), np.asarray(gm.means_), covs, info)
-        if checkpoint is not None:
-            checkpoint(*out)
-        if gm.converged_ or done >= int(max_iter):
-            return out
-
-
-def save_gmm(path, weights, means, covs, *, command: str, meta: dict) -> Path:
-    """Write a mixture as float32 ``.npz`` (``weights``, ``means``, ``covs``) with metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    w = np.asarray(weights, dtype=np.float64)
-    np.savez_compressed(
-        path,
-        weights=(w / w.sum()).astype(np.float32),
-        means=np.asarray(means, dtype=np.float32),
-        covs=np.asarray(covs, dtype=np.float32),
-        command=np.array(command),
-        meta=np.array(json.dumps(meta, sort_keys=True)),
-    )
-    return path
+__all__ = ["DEFAULT_WEIGHTS", "fit_patch_gmm", "main", "samples_figure", "save_gmm"]
 
 
 def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
@@ -160,8 +56,6 @@ def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from diffusion.priors.gmm_image import load_gmm
 
     gm, meta = load_gmm(weights)
     s = int(round(gm.d**0.5))

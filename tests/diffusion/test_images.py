@@ -148,6 +148,39 @@ def test_denoiser_jacobian_is_the_posterior_covariance(rng):
     np.testing.assert_allclose(J, ref, rtol=1e-8, atol=1e-10)
 
 
+def _scipy_logpdf(gm, x, t, sched):
+    """Independent route: log sum_k w_k N(x; sqrt(ab) mu_k, ab S_k + (1 - ab) I), each
+    component density by scipy.stats.multivariate_normal (Cholesky), summed by log-sum-exp."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    ab, omab = sched.alpha_bar[t], sched.one_minus_alpha_bar[t]
+    comps = [
+        np.log(w) + multivariate_normal(np.sqrt(ab) * mu, ab * S + omab * np.eye(gm.d)).logpdf(x)
+        for w, mu, S in zip(gm.weights, gm.means, gm.covs, strict=True)
+    ]
+    return logsumexp(np.stack(comps, axis=-1), axis=-1)
+
+
+@pytest.mark.parametrize("t", [0, 1, 30, 500, 1000])
+def test_logpdf_equals_scipy_mixture_density_float64(rng, t):
+    """GMMImagePrior.logpdf (it raised TypeError before the mixture terms had one home): one
+    shared t (the shared-t route) and mixed times (the per-sample route), float64."""
+    sched = linear_schedule(1000)
+    gm = _random_gmm(rng)
+    prior = GMMImagePrior(gm, sched)
+    x = rng.normal(size=(5, 9))
+    xt = torch.from_numpy(x).reshape(5, 1, 3, 3)
+    got = prior.logpdf(xt, torch.full((5,), t))
+    assert got.shape == (5,) and got.dtype == torch.float64
+    ref = _scipy_logpdf(gm, x, t, sched)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-10, atol=1e-10)
+    ts = [t, 1, 7, 300, 1000]
+    mixed = prior.logpdf(xt, torch.tensor(ts)).numpy()
+    ref_mixed = [_scipy_logpdf(gm, x[b], tb, sched) for b, tb in enumerate(ts)]
+    np.testing.assert_allclose(mixed, ref_mixed, rtol=1e-10, atol=1e-10)
+
+
 def test_prior_shape_checks(rng):
     gm = GaussianMixture([1.0], np.zeros((1, 6)), np.eye(6)[None])
     with pytest.raises(ValueError, match="square patch"):
@@ -166,7 +199,7 @@ def test_save_load_round_trip_float32(tmp_path, rng):
     assert meta == {"a": 1, "command": "cmd x"}
     np.testing.assert_allclose(got.covs, gm.covs, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(got.weights.sum(), 1.0, rtol=0, atol=1e-15)
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=False) as f:
         assert f["covs"].dtype == np.float32
     with pytest.raises(ValueError, match="refit"):
         load_gmm(tmp_path / "missing.npz")
@@ -187,7 +220,7 @@ def test_shipped_weights_file():
     if not DEFAULT_WEIGHTS.exists():
         pytest.skip("shipped mixture not present (refit: python -m diffusion.fit_gmm_prior)")
     assert DEFAULT_WEIGHTS.stat().st_size <= 10 * 1024**2
-    with np.load(DEFAULT_WEIGHTS) as f:
+    with np.load(DEFAULT_WEIGHTS, allow_pickle=False) as f:
         assert f["covs"].dtype == np.float32 and f["covs"].shape == (32, 256, 256)
         meta = json.loads(str(f["meta"]))
         assert str(f["command"]).startswith("python -m diffusion.fit_gmm_prior")

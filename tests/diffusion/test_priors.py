@@ -8,9 +8,14 @@ import pytest
 import torch
 
 from diffusion.priors.analytic import GaussianPrior, MixturePrior
-from numerics.gaussian import linear_gaussian_posterior
 from numerics.gmm import GaussianMixture
-from tests.diffusion._helpers import SCHED, gen, one_thread, paper_gmm  # noqa: F401
+from tests.diffusion._helpers import (  # noqa: F401  (one_thread: autouse)
+    SCHED,
+    condition_gaussian,
+    gen,
+    one_thread,
+    paper_gmm,
+)
 from tests.strategies import random_spd
 
 
@@ -121,18 +126,27 @@ def test_sample_xt_moments(t):
     np.testing.assert_allclose(prior.mean_xt(t), mean, atol=1e-14)
 
 
-def test_posterior_matches_numerics(rng):
+def test_posterior_matches_joint_gaussian_conditioning(rng):
+    """Independent route: each component's (x, y) joint Gaussian conditioned by a dense solve in
+    the test (condition_gaussian), weights from the evidences N(y; A mu_k, A S_k A^T + s^2 I)."""
     gm = paper_gmm()
     A = rng.normal(size=(1, 2))
     post = MixturePrior(gm, SCHED).posterior(A, 0.3, [0.4])
-    ref = gm.posterior(A, 0.3, [0.4])
-    np.testing.assert_allclose(post.gmm.weights, ref.weights)
-    np.testing.assert_allclose(post.gmm.means, ref.means)
+    parts = [
+        condition_gaussian(mu, S, A, 0.3, [0.4]) for mu, S in zip(gm.means, gm.covs, strict=True)
+    ]
+    logw = np.log(gm.weights) + np.array([p[2] for p in parts])
+    np.testing.assert_allclose(
+        post.gmm.weights, np.exp(logw - logw.max()) / np.exp(logw - logw.max()).sum(), rtol=1e-12
+    )
+    np.testing.assert_allclose(post.gmm.means, [p[0] for p in parts], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(post.gmm.covs, [p[1] for p in parts], rtol=1e-12, atol=1e-14)
     S = random_spd(rng, 2)
-    gp = GaussianPrior([0.0, 1.0], S, SCHED).posterior(torch.tensor(A), 0.3, torch.tensor([0.4]))
-    m, C = linear_gaussian_posterior([0.0, 1.0], S, A, 0.3, [0.4])
-    np.testing.assert_allclose(gp.loc, m)
-    np.testing.assert_allclose(gp.cov, C)
+    y64 = torch.tensor([0.4], dtype=torch.float64)
+    gp = GaussianPrior([0.0, 1.0], S, SCHED).posterior(torch.tensor(A), 0.3, y64)
+    m, C, _ = condition_gaussian([0.0, 1.0], S, A, 0.3, [0.4])
+    np.testing.assert_allclose(gp.loc, m, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gp.cov, C, rtol=1e-12, atol=1e-14)
 
 
 def test_zero_weight_components_are_dropped():

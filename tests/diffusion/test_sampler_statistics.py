@@ -131,6 +131,13 @@ def test_gaussian_moments_T1000(variance, start, device):
     _check_gaussian(SCHED, 20_000, variance, start, device)
 
 
+def _exact_chain(g, n, variance, start, generator):
+    """n draws of the eta = 1 chain under exact guidance g (float64, on the generator's device)."""
+    kw = dict(eta=1.0, guidance=g, variance=variance, start=start, dtype=torch.float64)
+    x = sample(None, (n, 2), SCHED, generator=generator, device=generator.device, **kw)
+    return x.cpu().numpy()
+
+
 @pytest.mark.parametrize("sigma_y", [0.01, 0.02, 0.05])
 def test_beta_tilde_underdisperses_near_beta_1(sigma_y, device):
     """Prior N(0, diag(1, 0.5)), A = I: posterior variances ~sigma_y^2 = 1e-4 .. 2.5e-3,
@@ -146,22 +153,7 @@ def test_beta_tilde_underdisperses_near_beta_1(sigma_y, device):
     m, S = g.posterior.loc, g.posterior.cov
     out = {}
     for variance in ("beta_tilde", "exact"):
-        x = (
-            sample(
-                None,
-                (n, 2),
-                SCHED,
-                eta=1.0,
-                guidance=g,
-                variance=variance,
-                start="exact",
-                generator=gen(21, device),
-                device=device,
-                dtype=torch.float64,
-            )
-            .cpu()
-            .numpy()
-        )
+        x = _exact_chain(g, n, variance, "exact", gen(21, device))
         r, sd = mse_ratio(x, m, np.trace(S))
         mean, cov = eta_chain_moments(m, S, 1.0, SCHED, start="exact", variance=variance)
         r_pred = 1 + (np.trace(cov) + np.sum((mean - m) ** 2)) / np.trace(S)
@@ -176,19 +168,7 @@ def test_beta_tilde_underdisperses_near_beta_1(sigma_y, device):
 def _gmm_run(y, n, variance, device, seed=31):
     prior = paper_prior()
     g = ExactGuidance.from_prior(prior, np.eye(2), 0.5, y)
-    x = sample(
-        None,
-        (n, 2),
-        SCHED,
-        eta=1.0,
-        guidance=g,
-        variance=variance,
-        start="standard",
-        generator=gen(seed, device),
-        device=device,
-        dtype=torch.float64,
-    )
-    return x.cpu().numpy(), g.posterior.gmm
+    return _exact_chain(g, n, variance, "standard", gen(seed, device)), g.posterior.gmm
 
 
 @pytest.mark.slow
