@@ -68,7 +68,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from diffusion.guidance import Guidance
+from diffusion.guidance import Guidance, check_eta_batch
 from diffusion.models import call_denoiser
 from diffusion.schedule import TorchSchedule, append_dims
 from numerics.schedule import Schedule, respace
@@ -159,6 +159,8 @@ def sample(
 
     Raises
     ------
+    TypeError
+        A ``callback`` that is not callable.
     ValueError
         Bad input: η outside [0, 1] or not of shape [] / [B], non-finite x_T, steps > T, an
         unknown variance or start, ``"exact"`` variance/start without an analytic law, a model
@@ -228,12 +230,16 @@ def sample(
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
     B, ndim = shape[0], len(shape)
-    eta64 = _check_eta(eta, B)
+    eta64 = check_eta_batch(eta, B)
     eta_w = eta64.to(device=device, dtype=dtype)
     sq_eta = append_dims(eta_w.sqrt(), ndim)
     gens = _check_generators(generator, B)
     if max_abs is not None and not (float(max_abs) > 0):
         raise ValueError(f"max_abs: expected a positive number or None, got {max_abs!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"callback: expected a callable (i, t, x_i, x0_hat) or None, got {callback!r}"
+        )
 
     # ---- what the variance rule and the start need
     if variance == "exact":
@@ -326,28 +332,6 @@ def _check_shape(shape) -> tuple[int, ...]:
             f"x_T: expected a shape (B, ...) of positive ints with B first, got {shape!r}"
         )
     return tuple(int(s) for s in out)
-
-
-def _check_eta(eta, B: int) -> torch.Tensor:
-    """η as a float64 CPU tensor [B] with values in [0, 1]."""
-    if isinstance(eta, torch.Tensor):
-        e = eta.detach().cpu().to(torch.float64)
-    else:
-        try:
-            e = torch.as_tensor(np.asarray(eta, dtype=np.float64))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"eta: expected a number or a tensor [B], got {eta!r}") from exc
-    if e.ndim == 0:
-        e = e.expand(B).clone()
-    if e.shape != (B,):
-        raise ValueError(
-            f"eta: expected a scalar or shape [{B}] (one per sample), got {list(e.shape)}"
-        )
-    if not bool(torch.isfinite(e).all()):
-        raise ValueError("eta: contains NaN or Inf")
-    if bool((e < 0).any()) or bool((e > 1).any()):
-        raise ValueError(f"eta: expected values in [0, 1], got {e.min().item()}..{e.max().item()}")
-    return e
 
 
 def _check_generators(generator, B: int):

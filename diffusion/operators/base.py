@@ -15,7 +15,7 @@ import torch
 
 from numerics.validate import check_positive
 
-__all__ = ["ComposedOperator", "LinearOperator", "adjointness_test"]
+__all__ = ["ComposedOperator", "LinearOperator", "adjointness_test", "check_float_dtype"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -60,6 +60,27 @@ def _as_float64_cpu(value, name: str) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name}: contains NaN or Inf")
     return t
+
+
+def check_float_dtype(dtype, name: str = "dtype") -> torch.dtype:
+    """Return ``dtype`` if it is a floating-point ``torch.dtype``, else raise TypeError naming it.
+
+    An integer dtype would silently truncate (an operator's matrix, a prior's draws).
+
+    Examples
+    --------
+    >>> check_float_dtype(torch.float32)
+    torch.float32
+    >>> check_float_dtype(torch.int64)
+    Traceback (most recent call last):
+    ...
+    TypeError: dtype: expected a floating-point torch.dtype (e.g. torch.float64), got torch.int64
+    """
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(
+            f"{name}: expected a floating-point torch.dtype (e.g. torch.float64), got {dtype!r}"
+        )
+    return dtype
 
 
 def _fmt(shape) -> str:
@@ -150,8 +171,10 @@ class LinearOperator:
         Column ``j`` is ``A(e_j)`` flattened (C order), built by applying ``A`` to the identity
         basis in batches of ``batch_size``, so ``A(x).flatten(1) == x.flatten(1) @ M.T``.
         Refuses (ValueError) when ``out_dim * in_dim > max_entries`` (default 2**27, 1 GiB in
-        float64): meant for small problems, exact posteriors and tests.
+        float64): meant for small problems, exact posteriors and tests; ``dtype`` must be a
+        floating-point dtype (TypeError otherwise: an integer matrix would be truncated).
         """
+        dtype = check_float_dtype(dtype)
         batch_size = _as_int(batch_size, "batch_size", minimum=1)
         m, d = self.out_dim, self.in_dim
         if m * d > max_entries:
@@ -381,6 +404,7 @@ def adjointness_test(
     denominator is 0 (e.g. an all-zero mask).
     """
     batch = _as_int(batch, "batch", minimum=1)
+    dtype = check_float_dtype(dtype)
     device = torch.device("cpu") if device is None else torch.device(device)
     x = torch.randn((batch, *op.in_shape), generator=generator, dtype=dtype).to(device)
     y = torch.randn((batch, *op.out_shape), generator=generator, dtype=dtype).to(device)

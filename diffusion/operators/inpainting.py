@@ -2,6 +2,8 @@ r"""Inpainting by a 0/1 mask, and the box and random masks it is built with."""
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 from diffusion.operators.base import LinearOperator, _as_float64_cpu, _as_shape, _CastCache, _fmt
@@ -50,6 +52,13 @@ class Inpainting(LinearOperator):
         return z + self._m.like(z) * (y - z) / (1.0 + rho)
 
 
+def _index(v) -> int:
+    """An integer (int, numpy or 0-d torch integer); a fraction or a bool is a TypeError."""
+    if isinstance(v, bool):
+        raise TypeError("bool")
+    return operator.index(v)
+
+
 def box_mask(shape, box) -> torch.Tensor:
     """A float64 0/1 mask of ``shape`` (``(H, W)`` or ``(C, H, W)``) with a missing box.
 
@@ -57,7 +66,7 @@ def box_mask(shape, box) -> torch.Tensor:
     ----------
     shape : tuple of int, ``(H, W)`` or ``(C, H, W)``
     box : (top, left, height, width) tuple of int
-        The rectangle ``[top, top + height) x [left, left + width)`` is set to 0 (missing) in
+        Integers (a fractional entry such as 1.5 or 2.0 is refused). The rectangle ``[top, top + height) x [left, left + width)`` is set to 0 (missing) in
         every channel; it must lie inside ``H x W``. Everything else is 1 (observed).
 
     Examples
@@ -72,7 +81,7 @@ def box_mask(shape, box) -> torch.Tensor:
         raise ValueError(f"shape: expected (H, W) or (C, H, W), got {shape}")
     H, W = shape[-2:]
     try:
-        top, left, height, width = (int(v) for v in box)
+        top, left, height, width = (_index(v) for v in box)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"box: expected (top, left, height, width) ints, got {box!r}") from exc
     if top < 0 or left < 0 or height < 0 or width < 0 or top + height > H or left + width > W:

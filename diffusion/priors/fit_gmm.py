@@ -15,7 +15,10 @@ iterations, see ``diffusion/weights/README.md``)::
         --out diffusion/weights/gmm_patches16.npz
 
 EM runs in chunks of ``--checkpoint-every`` iterations and writes ``--out`` after each
-chunk, so a long fit can be stopped and its latest state used.
+chunk (atomically: a kill never leaves a truncated file), so a long fit can be stopped and
+its latest state used. A bad command line (a count below 1, a negative or NaN tolerance or
+floor, fewer patches than components, an ``--out`` that is not a writable ``.npz`` path)
+ends with one line on stderr that names the option, exit status 2.
 
 The ``.npz`` holds ``weights (K,)``, ``means (K, d)``, ``covs (K, d, d)`` (float32) and
 metadata strings (``command``, ``meta``: a JSON record of the settings, the fit's
@@ -32,18 +35,40 @@ References
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from diffusion.data.patches import FIT_IMAGES, patch_dataset
 from diffusion.priors.gmm_image import DEFAULT_WEIGHTS, fit_patch_gmm, load_gmm, save_gmm
+from numerics.cli import (
+    ArgumentParser,
+    UsageError,
+    fail,
+    nonneg_float,
+    positive_float,
+    positive_int,
+    seed_int,
+)
+from numerics.io import atomic_write
 
-__all__ = ["DEFAULT_WEIGHTS", "fit_patch_gmm", "main", "samples_figure", "save_gmm"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "FitConfig",
+    "build_parser",
+    "fit",
+    "fit_patch_gmm",
+    "main",
+    "samples_figure",
+    "save_gmm",
+]
+
+PROG = "python -m diffusion.fit_gmm_prior"
 
 
 def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
@@ -91,16 +116,33 @@ def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
     )
     fig.tight_layout(pad=0.1)
     fig.subplots_adjust(top=1.0 - 0.4 / (0.42 * rows + 0.5))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    finally:
+        plt.close(fig)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m diffusion.fit_gmm_prior",
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of one fit (the command line, checked)."""
+
+    data: str = "patches"
+    n_patches: int = 50000
+    components: int = 32
+    patch_size: int = 16
+    reg_covar: float = 1e-4
+    min_std: float = 0.02
+    max_iter: int = 100
+    tol: float = 1e-3
+    seed: int = 0
+    out: Path = DEFAULT_WEIGHTS
+    checkpoint_every: int = 5
+    quiet: bool = False
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
         description="Fit the Gaussian-mixture prior of grayscale image patches (fit split only).",
     )
     p.add_argument(
@@ -109,17 +151,20 @@ def _parser() -> argparse.ArgumentParser:
         default="patches",
         help="patches of the fit photographs (default) or the digits16 train split",
     )
-    p.add_argument("--n-patches", type=int, default=50000, help="patches from the fit images")
-    p.add_argument("--components", type=int, default=32, help="mixture components K")
-    p.add_argument("--patch-size", type=int, default=16, help="patch side (d = side^2)")
-    p.add_argument("--reg-covar", type=float, default=1e-4, help="covariance floor")
-    p.add_argument("--min-std", type=float, default=0.02, help="reject flatter patches")
-    p.add_argument("--max-iter", type=int, default=100)
-    p.add_argument("--tol", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    p.add_argument("--n-patches", type=positive_int, default=50000, help="patches (>= 2)")
+    p.add_argument("--components", type=positive_int, default=32, help="mixture components K")
+    p.add_argument("--patch-size", type=positive_int, default=16, help="patch side (d = side^2)")
+    p.add_argument("--reg-covar", type=positive_float, default=1e-4, help="covariance floor")
+    p.add_argument("--min-std", type=nonneg_float, default=0.02, help="reject flatter patches")
+    p.add_argument("--max-iter", type=positive_int, default=100)
+    p.add_argument("--tol", type=nonneg_float, default=1e-3)
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="the .npz to write")
     p.add_argument(
-        "--checkpoint-every", type=int, default=5, help="write --out every this many EM iterations"
+        "--checkpoint-every",
+        type=positive_int,
+        default=5,
+        help="write --out every this many EM iterations",
     )
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
@@ -131,59 +176,100 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    command = "python -m diffusion.fit_gmm_prior " + shlex.join(argv)
-    if args.figure is not None:
-        print(f"wrote {samples_figure(args.out, args.figure, seed=args.seed)}")
-        return 0
-    if args.data == "digits16":
+def _writable(path: Path, option: str, suffix: str | None) -> Path:
+    """Refuse (UsageError naming ``option``) a path that cannot be written atomically."""
+    if suffix is not None and path.suffix != suffix:
+        raise UsageError(f"argument {option}: expected a file name ending in {suffix}, got {path}")
+    if path.is_dir():
+        raise UsageError(f"argument {option}: {path} is a folder, expected a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise UsageError(f"argument {option}: cannot write {path} ({exc.strerror or exc})") from exc
+    return path
+
+
+def fit(cfg: FitConfig, command: str) -> tuple[Path, dict]:
+    """Load the data, run EM (writing ``cfg.out`` after every chunk), write ``cfg.out``.
+
+    Returns the path and the metadata written with the mixture.
+    """
+    if cfg.data == "digits16":
         from diffusion.data.digits import digits16
 
         X = digits16("train")[0]  # all 1258 training digits; --n-patches does not apply
-        args.patch_size = 16
+        size = 16
     else:
         X = patch_dataset(
-            "fit", args.n_patches, size=args.patch_size, seed=args.seed, min_std=args.min_std
+            "fit", cfg.n_patches, size=cfg.patch_size, seed=cfg.seed, min_std=cfg.min_std
         )
-    print(
-        f"fitting K={args.components} on {X.shape[0]} {args.data} of {args.patch_size}x{args.patch_size}",
-        flush=True,
-    )
+        size = cfg.patch_size
+    if cfg.components > X.shape[0]:
+        raise UsageError(
+            f"argument --components: {cfg.components} components for {X.shape[0]} data points"
+        )
+    print(f"fitting K={cfg.components} on {X.shape[0]} {cfg.data} of {size}x{size}", flush=True)
     import sklearn
 
     base = dict(
         n_patches=int(X.shape[0]),
-        patch_size=args.patch_size,
-        components=args.components,
-        reg_covar=args.reg_covar,
-        min_std=args.min_std,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        seed=args.seed,
-        data=args.data,
-        fit_images=list(FIT_IMAGES) if args.data == "patches" else "digits16 train split",
+        patch_size=size,
+        components=cfg.components,
+        reg_covar=cfg.reg_covar,
+        min_std=cfg.min_std,
+        max_iter=cfg.max_iter,
+        tol=cfg.tol,
+        seed=cfg.seed,
+        data=cfg.data,
+        fit_images=list(FIT_IMAGES) if cfg.data == "patches" else "digits16 train split",
         sklearn=sklearn.__version__,
     )
 
     def checkpoint(w, mu, S, info):
-        save_gmm(args.out, w, mu, S, command=command, meta=dict(base, **info))
+        save_gmm(cfg.out, w, mu, S, command=command, meta=dict(base, **info))
         print(f"checkpoint: {json.dumps(info)}", flush=True)
 
     w, mu, S, info = fit_patch_gmm(
         X,
-        args.components,
-        reg_covar=args.reg_covar,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        seed=args.seed,
-        verbose=0 if args.quiet else 2,
+        cfg.components,
+        reg_covar=cfg.reg_covar,
+        max_iter=cfg.max_iter,
+        tol=cfg.tol,
+        seed=cfg.seed,
+        verbose=0 if cfg.quiet else 2,
         checkpoint=checkpoint,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=cfg.checkpoint_every,
     )
     meta = dict(base, **info)
-    out = save_gmm(args.out, w, mu, S, command=command, meta=meta)
+    return save_gmm(cfg.out, w, mu, S, command=command, meta=meta), meta
+
+
+def main(argv=None) -> int:
+    """The command: one line on stderr naming the option and exit 2 on a bad command line."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = "python -m diffusion.fit_gmm_prior " + shlex.join(argv)
+    try:
+        a = build_parser().parse_args(argv)
+        if a.figure is not None:
+            _writable(a.figure, "--figure", None)
+            if not a.out.is_file():
+                raise UsageError(f"argument --out: no mixture file at {a.out} to draw")
+            print(f"wrote {samples_figure(a.out, a.figure, seed=a.seed)}")
+            return 0
+        if a.data == "patches" and a.n_patches < max(2, a.components):
+            raise UsageError(
+                f"argument --n-patches: expected at least max(2, --components) = "
+                f"{max(2, a.components)} patches, got {a.n_patches}"
+            )
+        cfg = FitConfig(
+            **{f: getattr(a, f) for f in FitConfig.__dataclass_fields__},
+        )
+        _writable(cfg.out, "--out", ".npz")
+        out, meta = fit(cfg, command)
+    except (UsageError, ValueError) as exc:  # bad options, or data that cannot be fitted
+        return fail(PROG, exc)
     print(json.dumps(meta), flush=True)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", flush=True)
     return 0

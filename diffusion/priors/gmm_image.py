@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ import numpy as np
 from diffusion._paths import WEIGHTS_DIR
 from diffusion.priors.analytic import MixturePrior
 from numerics.gmm import GaussianMixture
+from numerics.io import atomic_write
 
 __all__ = ["DEFAULT_WEIGHTS", "GMMImagePrior", "fit_patch_gmm", "load_gmm", "save_gmm"]
 
@@ -59,13 +61,19 @@ def load_gmm(path=DEFAULT_WEIGHTS) -> tuple[GaussianMixture, dict]:
         raise ValueError(
             f"path: no mixture file at {path}; refit it with `python -m diffusion.fit_gmm_prior`"
         )
-    with np.load(path, allow_pickle=False) as f:
-        w = f["weights"].astype(np.float64)
-        mu = f["means"].astype(np.float64)
-        S = f["covs"].astype(np.float64)
-        meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
-        if "command" in f.files:
-            meta["command"] = str(f["command"])
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            w = f["weights"].astype(np.float64)
+            mu = f["means"].astype(np.float64)
+            S = f["covs"].astype(np.float64)
+            meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
+            if "command" in f.files:
+                meta["command"] = str(f["command"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        # truncated or foreign files, object arrays (refused: allow_pickle=False), bad JSON
+        raise ValueError(f"path: {path} is not a readable mixture .npz ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"path: {path} has a 'meta' entry that is not a JSON object")
     S = 0.5 * (S + np.swapaxes(S, 1, 2))
     return GaussianMixture(w / w.sum(), mu, S), meta
 
@@ -157,19 +165,25 @@ def fit_patch_gmm(
 
 
 def save_gmm(path, weights, means, covs, *, command: str, meta: dict) -> Path:
-    """Write a mixture as float32 ``.npz`` (``weights``, ``means``, ``covs``) with metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a mixture as float32 ``.npz`` (``weights``, ``means``, ``covs``) with metadata.
+
+    Atomically (:func:`numerics.io.atomic_write`): an interrupted write leaves the previous
+    file, never a truncated one. Strings only, no pickled objects.
+    """
     w = np.asarray(weights, dtype=np.float64)
-    np.savez_compressed(
-        path,
+    arrays = dict(
         weights=(w / w.sum()).astype(np.float32),
         means=np.asarray(means, dtype=np.float32),
         covs=np.asarray(covs, dtype=np.float32),
         command=np.array(command),
         meta=np.array(json.dumps(meta, sort_keys=True)),
     )
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: numpy appends no second ".npz"
+            np.savez_compressed(f, **arrays)
+
+    return atomic_write(path, write)
 
 
 class GMMImagePrior(MixturePrior):

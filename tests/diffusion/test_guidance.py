@@ -131,3 +131,23 @@ def test_dps_bad_input():
         g.prepare(torch.zeros(3, 4), torch.zeros(3))
     with pytest.raises(ValueError, match="posterior"):
         ExactGuidance(object())
+
+
+@pytest.mark.parametrize(
+    "eta",
+    [
+        torch.tensor([0.5, float("nan")], dtype=torch.float64),
+        torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64),
+        torch.tensor([0.5, 1.5], dtype=torch.float64),
+        float("inf"),
+    ],
+    ids=["nan", "wrong-length", "above-1", "inf-scalar"],
+)
+def test_dps_prepare_checks_eta(eta):
+    """prepare() used to accept a NaN eta or an eta batch of the wrong length (zeta then NaN,
+    or a step size for the wrong sample)."""
+    g = DPSGuidance(Identity(3), torch.zeros(3), {0.0: 1.0, 1.0: 2.0}, form="reference")
+    with pytest.raises(ValueError, match="eta"):
+        g.prepare(torch.zeros(2, 3), eta)
+    g.prepare(torch.zeros(2, 3), 0.5)  # a scalar is broadcast
+    assert g._zeta_t.tolist() == [1.5, 1.5]

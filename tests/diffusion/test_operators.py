@@ -185,6 +185,25 @@ def test_dtype_and_device_follow_input(op, device):
         assert tuple(out.shape) == (2, *shape)
 
 
+@pytest.mark.parametrize(
+    "dtype", [torch.int64, torch.int32, torch.bool, torch.complex128, "float64"]
+)
+def test_non_floating_dtypes_are_refused(dtype):
+    """as_matrix(dtype=int64) used to return a silently truncated matrix (the blur's taps
+    rounded to 0)."""
+    op = GaussianBlur(3, 1.0, (1, 4, 4))
+    with pytest.raises(TypeError, match="dtype"):
+        op.as_matrix(dtype)
+    with pytest.raises(TypeError, match="dtype"):
+        adjointness_test(op, dtype=dtype)
+    assert op.as_matrix(torch.float32).dtype == torch.float32
+
+
+def test_box_mask_accepts_integer_types():
+    m = box_mask((4, 4), (np.int64(1), 1, torch.tensor(2), 1))
+    assert torch.equal(m, box_mask((4, 4), (1, 1, 2, 1)))
+
+
 def test_as_matrix_refuses_huge():
     with pytest.raises(ValueError, match="max_entries"):
         GaussianBlur(61, 3.0, (3, 256, 256)).as_matrix()
@@ -524,6 +543,9 @@ def test_operator_bad_shapes_and_values(op):
         (lambda: box_mask((4, 4), (2, 2, 3, 1)), "box"),
         (lambda: box_mask((4, 4), (-1, 0, 1, 1)), "box"),
         (lambda: box_mask((4, 4), (0, 0, 1)), "box"),
+        (lambda: box_mask((4, 4), (1.5, 0, 1, 1)), "box"),  # fractional: was truncated to 1
+        (lambda: box_mask((4, 4), (0, 0, 2.0, 1)), "box"),
+        (lambda: box_mask((4, 4), (True, 0, 1, 1)), "box"),
         (lambda: box_mask((5,), (0, 0, 1, 1)), "shape"),
         (lambda: random_mask((4, 4), 1.5), "fraction"),
         (lambda: random_mask((4, 4), float("nan")), "fraction"),
