@@ -22,7 +22,7 @@ single-threaded run (``--threads 1``) still measures the work done. The network 
 randomly initialised ε-prediction UNet written here (no new dependency; ~1 M parameters,
 GroupNorm, so samples are independent); its weights do not matter for the timing.
 ``--net digits16`` uses the shipped ``diffusers.UNet2DModel`` digit prior instead
-(:mod:`diffusion.unet_prior`, 1.06 M parameters, ``[B, 1, 16, 16]``; ``--size`` is then 16;
+(:mod:`diffusion.priors.unet`, 1.06 M parameters, ``[B, 1, 16, 16]``; ``--size`` is then 16;
 the blur is 5 x 5, std 1.0 px as in ``python -m diffusion.restore`` on digits).
 """
 

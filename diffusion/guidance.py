@@ -69,7 +69,14 @@ from diffusion.models import call_denoiser
 from diffusion.schedule import StepCoefficients, append_dims
 from numerics.validate import as_array, check_positive
 
-__all__ = ["ZETA_PRESETS", "DPSGuidance", "ExactGuidance", "Guidance", "zeta_function"]
+__all__ = [
+    "ZETA_PRESETS",
+    "DPSGuidance",
+    "ExactGuidance",
+    "Guidance",
+    "check_eta_batch",
+    "zeta_function",
+]
 
 _ETAS = tuple(round(0.1 * i, 1) for i in range(11))
 
@@ -82,6 +89,31 @@ ZETA_PRESETS: dict[str, dict[float, float]] = {
     "paper_table2": dict(zip(_ETAS, (33, 33, 33, 37, 40, 40, 33, 23, 15, 10, 6.5), strict=True)),
     "paper_table3": dict(zip(_ETAS, (26, 24, 24, 24, 30, 24, 20, 15, 12, 12, 10), strict=True)),
 }
+
+
+def check_eta_batch(eta, B: int) -> torch.Tensor:
+    """η as a float64 CPU tensor [B] with values in [0, 1] (a scalar is broadcast to the batch).
+
+    Raises ValueError naming ``eta`` for a wrong shape, NaN/Inf or values outside [0, 1].
+    """
+    if isinstance(eta, torch.Tensor):
+        e = eta.detach().cpu().to(torch.float64)
+    else:
+        try:
+            e = torch.as_tensor(np.asarray(eta, dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"eta: expected a number or a tensor [B], got {eta!r}") from exc
+    if e.ndim == 0:
+        e = e.expand(B).clone()
+    if e.shape != (B,):
+        raise ValueError(
+            f"eta: expected a scalar or shape [{B}] (one per sample), got {list(e.shape)}"
+        )
+    if not bool(torch.isfinite(e).all()):
+        raise ValueError("eta: contains NaN or Inf")
+    if bool((e < 0).any()) or bool((e > 1).any()):
+        raise ValueError(f"eta: expected values in [0, 1], got {e.min().item()}..{e.max().item()}")
+    return e
 
 
 def zeta_function(zeta) -> Callable[[np.ndarray], np.ndarray]:
@@ -323,7 +355,7 @@ class DPSGuidance(Guidance):
             )
         if self.y.shape[0] not in (1, B):
             raise ValueError(f"y: has {self.y.shape[0]} measurements for a batch of {B}")
-        z = self.zeta_values(eta.detach().cpu().double().numpy())
+        z = self.zeta_values(check_eta_batch(eta, B).numpy())
         self._zeta_t = torch.as_tensor(z, dtype=x_T.dtype, device=x_T.device)
         self._y_t = self.y.to(dtype=x_T.dtype, device=x_T.device)
 

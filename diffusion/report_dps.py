@@ -1,6 +1,6 @@
 """``python -m diffusion.report_dps``: the command's kept entry point; the code is :mod:`diffusion.experiments.report_dps`."""
 
-from diffusion.experiments.report_dps import main  # noqa: F401
+from diffusion.experiments.report_dps import build_parser, main  # noqa: F401
 
 if __name__ == "__main__":
     raise SystemExit(main())

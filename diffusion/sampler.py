@@ -68,12 +68,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from diffusion.guidance import Guidance
+from diffusion.guidance import Guidance, check_eta_batch
 from diffusion.models import call_denoiser
 from diffusion.schedule import TorchSchedule, append_dims
 from numerics.schedule import Schedule, respace
 
-__all__ = ["DivergenceError", "VARIANCES", "STARTS", "sample"]
+__all__ = ["DivergenceError", "STARTS", "VARIANCES", "check_divergence", "sample"]
 
 VARIANCES = ("beta", "beta_tilde", "exact")
 STARTS = ("standard", "exact")
@@ -159,6 +159,8 @@ def sample(
 
     Raises
     ------
+    TypeError
+        A ``callback`` that is not callable.
     ValueError
         Bad input: η outside [0, 1] or not of shape [] / [B], non-finite x_T, steps > T, an
         unknown variance or start, ``"exact"`` variance/start without an analytic law, a model
@@ -228,12 +230,16 @@ def sample(
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
     B, ndim = shape[0], len(shape)
-    eta64 = _check_eta(eta, B)
+    eta64 = check_eta_batch(eta, B)
     eta_w = eta64.to(device=device, dtype=dtype)
     sq_eta = append_dims(eta_w.sqrt(), ndim)
     gens = _check_generators(generator, B)
     if max_abs is not None and not (float(max_abs) > 0):
         raise ValueError(f"max_abs: expected a positive number or None, got {max_abs!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"callback: expected a callable (i, t, x_i, x0_hat) or None, got {callback!r}"
+        )
 
     # ---- what the variance rule and the start need
     if variance == "exact":
@@ -277,6 +283,7 @@ def sample(
 
     # ---- the reverse chain
     tT = int(ts.timesteps[T])
+    hint = _divergence_hint(guidance)
     if callback is not None:
         callback(T, tT, x, None)
     with torch.no_grad():
@@ -300,7 +307,7 @@ def sample(
             else:
                 noise = _exact_noise(hess(x, t_model), z, st)
             x = mean + sq_eta * noise
-            _check_divergence(x, st, max_abs, guidance)
+            check_divergence(x, max_abs, k=st.k, t_model=st.t_model, hint=hint)
             if callback is not None:
                 callback(k - 1, int(ts.timesteps[k - 1]), x, x0)
     return x
@@ -325,28 +332,6 @@ def _check_shape(shape) -> tuple[int, ...]:
             f"x_T: expected a shape (B, ...) of positive ints with B first, got {shape!r}"
         )
     return tuple(int(s) for s in out)
-
-
-def _check_eta(eta, B: int) -> torch.Tensor:
-    """η as a float64 CPU tensor [B] with values in [0, 1]."""
-    if isinstance(eta, torch.Tensor):
-        e = eta.detach().cpu().to(torch.float64)
-    else:
-        try:
-            e = torch.as_tensor(np.asarray(eta, dtype=np.float64))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"eta: expected a number or a tensor [B], got {eta!r}") from exc
-    if e.ndim == 0:
-        e = e.expand(B).clone()
-    if e.shape != (B,):
-        raise ValueError(
-            f"eta: expected a scalar or shape [{B}] (one per sample), got {list(e.shape)}"
-        )
-    if not bool(torch.isfinite(e).all()):
-        raise ValueError("eta: contains NaN or Inf")
-    if bool((e < 0).any()) or bool((e > 1).any()):
-        raise ValueError(f"eta: expected values in [0, 1], got {e.min().item()}..{e.max().item()}")
-    return e
 
 
 def _check_generators(generator, B: int):
@@ -405,29 +390,37 @@ def _exact_noise(H: torch.Tensor, z: torch.Tensor, st) -> torch.Tensor:
 
 
 def _divergence_hint(guidance) -> str:
-    """What to try next: a smaller step, and the normalised form if not already in use."""
+    """The guidance, then what to try next: a smaller step, and the normalised form if not
+    already in use."""
     if guidance is None:
         return ". The model's own reverse chain is unstable (check its schedule and output)."
+    hint = f"; guidance: {guidance!r}. Reduce the guidance step (zeta)"
     if getattr(guidance, "form", None) == "likelihood":
-        return ". Reduce the guidance step (zeta) or use DPSGuidance(form='reference')."
-    return ". Reduce the guidance step (zeta)."
+        return hint + " or use DPSGuidance(form='reference')."
+    return hint + "."
 
 
-def _check_divergence(x: torch.Tensor, st, max_abs, guidance) -> None:
-    amax = x.abs().amax()
+def check_divergence(
+    x: torch.Tensor, max_abs, *, k: int, t_model: int, who: str = "sampler", hint: str = ""
+) -> None:
+    """Raise :class:`DivergenceError` if ``x`` [B, ...] has a non-finite entry or ``|x| > max_abs``.
+
+    ``max_abs`` None checks only for non-finite values. One device synchronisation when
+    nothing is wrong. The message names ``who``, the reverse step ``k``, the model time, how
+    many samples are affected and the largest ``|x|``, then ``hint``.
+    """
     limit = math.inf if max_abs is None else float(max_abs)
-    if bool(amax <= limit):
+    amax = x.abs().amax()
+    if bool(torch.isfinite(amax) & (amax <= limit)):
         return
     per = x.reshape(x.shape[0], -1).abs().amax(1)
-    n_bad = int((~(per <= limit)).sum())
+    n_bad = int((~(torch.isfinite(per) & (per <= limit))).sum())
     what = "non-finite values" if not bool(torch.isfinite(x).all()) else f"|x| > {max_abs:g}"
     raise DivergenceError(
-        f"sampler diverged at reverse step k={st.k} (model time t={st.t_model}): {what} in "
-        f"{n_bad} of {x.shape[0]} samples (max |x| = {float(amax):.3g})"
-        + (f"; guidance: {guidance!r}" if guidance is not None else "")
-        + _divergence_hint(guidance),
-        k=st.k,
-        t_model=st.t_model,
+        f"{who} diverged at reverse step k={k} (model time t={t_model}): {what} in "
+        f"{n_bad} of {x.shape[0]} samples (max |x| = {float(amax):.3g}){hint}",
+        k=k,
+        t_model=t_model,
         n_bad=n_bad,
     )
 

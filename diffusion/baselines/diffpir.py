@@ -24,35 +24,15 @@ is the ridge estimate around the denoiser's last prediction. The chain starts fr
 :math:`x_T \sim N(0, I)` at model time ``T`` (1000), over ``steps`` evenly strided times
 (:func:`numerics.schedule.respace`, correct :math:`\bar\alpha` for the stride).
 
-**Closed-form data step**, by operator (exact, no inner iterations; checked against a dense
-``solve`` in the tests), always in the residual form
-:math:`\hat x_0' = \hat x_0 + (A^\top A + \rho I)^{-1}A^\top(y - A\hat x_0)`, which never forms
-:math:`A^\top y + \rho\hat x_0` (at the first steps :math:`\rho_k \approx 10^{-7}`, and in float32
-:math:`\rho\hat x_0` would vanish in the rounding of :math:`A^\top y`):
-
-* :class:`~diffusion.operators.Inpainting` / :class:`~diffusion.operators.Identity`:
-  :math:`A^\top A = \operatorname{diag}(m)` is diagonal, elementwise division.
-* :class:`~diffusion.operators.AveragePoolSR` (factor f): :math:`A A^\top = I/f^2`, so by
-  Sherman–Morrison–Woodbury (push-through) :math:`(A^\top A + \rho I)^{-1}A^\top =
-  A^\top/(f^{-2} + \rho)`.
-* :class:`~diffusion.operators.GaussianBlur`: the blur is :math:`X \mapsto B_H X B_W^\top`
-  per channel, so A is the Kronecker product :math:`B_H \otimes B_W`. ``"circular"``:
-  :math:`B_n` is circulant and symmetric, diagonalised by the DFT with real eigenvalues
-  :math:`h_n`, and the step is :math:`\mathcal F^{-1}[h/(h^2 + \rho)\,\mathcal F r]` with
-  :math:`h = h_H \otimes h_W` (FFT). ``"reflect"`` / ``"zero"``: the two :math:`n \times n`
-  matrices are factorised once, :math:`B_n = U_n \operatorname{diag}(s_n) V_n^\top` (SVD, i.e.
-  the eigendecomposition :math:`B_n^\top B_n = V_n \operatorname{diag}(s_n^2) V_n^\top`), and
-  every step is :math:`V_H [(U_H^\top R\, U_W) \odot s/(s^2 + \rho)] V_W^\top`,
-  :math:`s = s_H s_W^\top` (:math:`O(HW(H+W))`, exact for any image size, far cheaper than a
-  dense :math:`d \times d` factorisation).
-* Any other :class:`~diffusion.operators.LinearOperator` with ``as_matrix()``: the dense
-  matrix's thin SVD :math:`A = U \operatorname{diag}(s) V^\top` once, then
-  :math:`V \operatorname{diag}(s/(s^2 + \rho)) U^\top r` at every step.
-
-The gain :math:`s/(s^2 + \rho) \le 1/(2\sqrt\rho)` amplifies rounding less than the
-:math:`1/\rho` of solving with :math:`A^\top A + \rho I`. Factorisations are computed once
-per operator object in float64 on the CPU and cached (with per-(dtype, device) copies);
-:func:`data_step` is the solver alone.
+**The data step** is the operator's proximal map,
+:meth:`LinearOperator.prox_l2(x0_hat, y, rho=rho_k) <diffusion.operators.LinearOperator.prox_l2>`:
+closed form for :class:`~diffusion.operators.Identity`, :class:`~diffusion.operators.Inpainting`
+(:math:`A^\top A` diagonal), :class:`~diffusion.operators.AveragePoolSR` (:math:`AA^\top = I/f^2`,
+push-through), :class:`~diffusion.operators.GaussianBlur` (per-axis SVD, or the DFT for the
+circular boundary) and :class:`~diffusion.operators.DenseOperator` (thin SVD), conjugate
+gradients for any other operator; always in the residual form
+:math:`\hat x_0' = \hat x_0 + (A^\top A + \rho I)^{-1}A^\top(y - A\hat x_0)`, exact, checked
+against a dense ``solve`` in the tests. :func:`data_step` is the step alone.
 
 **When DiffPIR is the exact posterior mean (Gaussian prior).** The data step replaces the
 law of :math:`x_0 \mid x_k` by :math:`N(\hat x_0, (\bar\sigma_k^2/\lambda) I)`. For a Gaussian
@@ -105,7 +85,6 @@ References
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -113,69 +92,16 @@ import torch
 from tqdm.auto import tqdm
 
 from diffusion.models import call_denoiser
-from diffusion.operators import (
-    AveragePoolSR,
-    GaussianBlur,
-    Identity,
-    Inpainting,
-    LinearOperator,
-    _conv_matrix,
-)
-from diffusion.sampler import DivergenceError
+from diffusion.operators import LinearOperator
+from diffusion.sampler import DivergenceError, check_divergence
 from diffusion.schedule import as_torch_schedule
 from numerics.schedule import respace
-from numerics.validate import check_positive
+from numerics.validate import check_eta, check_positive
 
 __all__ = ["DivergenceError", "data_step", "diffpir", "rho_schedule"]
 
 
-# --------------------------------------------------------------------------- data-step solvers
-
-
-class _Cache:
-    """Float64 CPU tensors of one operator's decomposition, with per-(dtype, device) copies."""
-
-    def __init__(self, **tensors):
-        self.f64 = tensors
-        self._cast: dict = {}
-
-    def like(self, x: torch.Tensor) -> dict:
-        key = (x.dtype, x.device)
-        out = self._cast.get(key)
-        if out is None:
-            out = {k: v.to(device=x.device, dtype=x.dtype) for k, v in self.f64.items()}
-            self._cast[key] = out
-        return out
-
-
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _decomposition(op: LinearOperator) -> _Cache:
-    """The cached factorisation of ``op`` (built on first use, float64 CPU)."""
-    c = _CACHE.get(op)
-    if c is not None:
-        return c
-    if isinstance(op, Inpainting):
-        c = _Cache(m=op.mask)
-    elif isinstance(op, GaussianBlur):
-        _, H, W = op.in_shape
-        g = op.taps
-        parts = {}
-        for axis, n in (("H", H), ("W", W)):
-            Bn = _conv_matrix(n, g, op.boundary)
-            if op.boundary == "circular":
-                # circulant B[i, j] = c[(i - j) mod n]: eigenvalues fft(c), real (B symmetric)
-                parts[f"h{axis}"] = torch.fft.fft(Bn[:, 0]).real
-            else:
-                U, sv, Vh = torch.linalg.svd(Bn)
-                parts[f"U{axis}"], parts[f"s{axis}"], parts[f"V{axis}"] = U, sv, Vh.T
-        c = _Cache(**parts)
-    else:
-        U, sv, Vh = torch.linalg.svd(op.as_matrix(torch.float64), full_matrices=False)
-        c = _Cache(U=U, s=sv, V=Vh.T)
-    _CACHE[op] = c
-    return c
+# --------------------------------------------------------------------------- data step
 
 
 def data_step(
@@ -188,14 +114,12 @@ def data_step(
         \hat x_0' = \arg\min_x\ \|y - A x\|^2 + \rho\,\|x - \hat x_0\|^2
         = \hat x_0 + (A^\top A + \rho I)^{-1} A^\top (y - A\hat x_0),
 
-    solved in closed form for the operator's type (module notes), batched, in ``x0_hat``'s
-    dtype and device.
+    :meth:`operator.prox_l2(x0_hat, y, rho=rho) <diffusion.operators.LinearOperator.prox_l2>`,
+    batched, in ``x0_hat``'s dtype and device.
 
     Parameters
     ----------
     operator : diffusion.operators.LinearOperator
-        Any operator; types without a dedicated solver need ``as_matrix()`` (dense SVD once,
-        cached).
     y : tensor [B, *operator.out_shape]
     x0_hat : tensor [B, *operator.in_shape]
     rho : float > 0
@@ -211,38 +135,11 @@ def data_step(
     >>> data_step(op, torch.tensor([[2.0, 5.0]]), torch.tensor([[0.0, 1.0]]), 1.0)
     tensor([[1., 1.]])
     """
-    rho = check_positive(rho, "rho")
-    return _solve(operator, y, x0_hat, rho)
-
-
-def _solve(op: LinearOperator, y: torch.Tensor, x0: torch.Tensor, rho: float) -> torch.Tensor:
-    r""":math:`\hat x_0 + (A^\top A + \rho I)^{-1} A^\top (y - A \hat x_0)`, ``x0`` [B, *in_shape].
-
-    The residual form with :math:`(A^\top A + \rho I)^{-1}A^\top = V \operatorname{diag}(s/(s^2 +
-    \rho)) U^\top` (SVD :math:`A = U \operatorname{diag}(s) V^\top`) never forms
-    :math:`A^\top y + \rho\hat x_0`: at early steps :math:`\rho` is ~1e-7 and in float32
-    :math:`\rho\hat x_0` would be lost in the rounding of :math:`A^\top y`; the gain
-    :math:`s/(s^2 + \rho) \le 1/(2\sqrt\rho)` also amplifies rounding less than :math:`1/\rho`.
-    """
-    if isinstance(op, Identity):
-        return x0 + (y - x0) / (1.0 + rho)
-    if isinstance(op, AveragePoolSR):  # A A^T = I/f^2: (A^T A + rho)^-1 A^T = A^T/(1/f^2 + rho)
-        f2 = float(op.factor) ** 2
-        return x0 + op.A_adjoint(y - op.A(x0)) / (1.0 / f2 + rho)
-    c = _decomposition(op).like(x0)
-    if isinstance(op, Inpainting):  # A^T A = diag(m), m in {0, 1}: gain m/(m + rho) = m/(1 + rho)
-        return x0 + c["m"] * (y - x0) / (1.0 + rho)
-    r = y - op.A(x0)
-    if isinstance(op, GaussianBlur):
-        if op.boundary == "circular":
-            h = c["hH"][:, None] * c["hW"][None, :]  # real DFT eigenvalues of the blur
-            return x0 + torch.fft.ifft2(torch.fft.fft2(r) * (h / (h * h + rho))).real
-        sv = c["sH"][:, None] * c["sW"][None, :]
-        z = c["UH"].T @ r @ c["UW"]
-        return x0 + c["VH"] @ (z * (sv / (sv * sv + rho))) @ c["VW"].T
-    B = x0.shape[0]
-    z = r.reshape(B, -1) @ c["U"]
-    return x0 + ((z * (c["s"] / (c["s"] ** 2 + rho))) @ c["V"].T).reshape(x0.shape)
+    if not isinstance(operator, LinearOperator):
+        raise ValueError(
+            f"operator: expected a diffusion.operators.LinearOperator, got {type(operator).__name__}"
+        )
+    return operator.prox_l2(x0_hat, y, rho=rho)
 
 
 # --------------------------------------------------------------------------- the chain
@@ -284,13 +181,13 @@ def rho_schedule(schedule, sigma_y: float, lam) -> np.ndarray:
 
 
 def _check_zeta(zeta) -> float:
-    try:
-        z = float(zeta)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"zeta: expected a number in [0, 1], got {zeta!r}") from exc
-    if not (0.0 <= z <= 1.0):
+    z = check_eta(zeta, "zeta")
+    if z.ndim:
         raise ValueError(f"zeta: expected a number in [0, 1], got {zeta!r}")
-    return z
+    return float(z)
+
+
+_HINT = ". Check the denoiser's output and sigma_y; a smaller lam weights the measurement more."
 
 
 def _randn(shape, gen: torch.Generator) -> torch.Tensor:
@@ -415,28 +312,10 @@ def diffpir(
         for k in tqdm(range(sched.T, 0, -1), desc="DiffPIR", disable=not progress, leave=False):
             t_model = int(sched.timesteps[k])
             x0 = call_denoiser(model, x, torch.full((B,), t_model, dtype=torch.long, device=device))
-            x0p = _solve(operator, ys, x0, float(rho[k]))
+            x0p = operator.prox_l2(x0, ys, rho=float(rho[k]))
             eps_hat = (x - math.sqrt(ab[k]) * x0p) / math.sqrt(omab[k])
             z = _randn(shape, generator).to(device=device, dtype=dtype)
             noise = math.sqrt(1.0 - zeta) * eps_hat + math.sqrt(zeta) * z
             x = math.sqrt(ab[k - 1]) * x0p + math.sqrt(omab[k - 1]) * noise
-            _check_divergence(x, k, t_model, max_abs)
+            check_divergence(x, max_abs, k=k, t_model=t_model, who="DiffPIR", hint=_HINT)
     return x
-
-
-def _check_divergence(x: torch.Tensor, k: int, t_model: int, max_abs) -> None:
-    limit = math.inf if max_abs is None else float(max_abs)
-    amax = x.abs().amax()
-    if bool(torch.isfinite(amax)) and bool(amax <= limit):
-        return
-    per = x.reshape(x.shape[0], -1).abs().amax(1)
-    n_bad = int((~(per <= limit)).sum())
-    what = "non-finite values" if not bool(torch.isfinite(x).all()) else f"|x| > {max_abs:g}"
-    raise DivergenceError(
-        f"DiffPIR diverged at reverse step k={k} (model time t={t_model}): {what} in {n_bad} "
-        f"of {x.shape[0]} samples (max |x| = {float(amax):.3g}). Check the denoiser's output "
-        "and sigma_y; a smaller lam weights the measurement more.",
-        k=k,
-        t_model=t_model,
-        n_bad=n_bad,
-    )

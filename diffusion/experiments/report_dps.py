@@ -24,7 +24,7 @@ slightly optimistic). A run that diverges is reported as such, with the step.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -33,11 +33,14 @@ from diffusion.guidance import DPSGuidance, ExactGuidance
 from diffusion.operators import Identity
 from diffusion.priors.analytic import PAPER_GMM, MixturePrior
 from diffusion.sampler import DivergenceError, sample
+from numerics.cli import ArgumentParser, UsageError, fail, positive_int, seed_int
 from numerics.gmm import GaussianMixture
 from numerics.metrics import conditional_mse, metric_floor, w2_empirical
 from numerics.schedule import linear_schedule
 
-__all__ = ["CONFIGS", "main", "run"]
+__all__ = ["CONFIGS", "ReportConfig", "build_parser", "main", "report", "run"]
+
+PROG = "python -m diffusion.report_dps"
 
 ETAS = (0.0, 0.5, 1.0)
 SIGMA_Y = 0.5
@@ -61,41 +64,44 @@ CONFIGS = (
 )
 
 
-def run(y, label, kind, opts, *, n, steps, seed, device, prior, post):
-    """One configuration at one y: a dict η -> (mse_ratio, se, w2), or a divergence message."""
-    schedule = linear_schedule(1000)
-    variance = opts.get("variance", "beta_tilde")
+@dataclass(frozen=True)
+class ReportConfig:
+    """Settings of one report: samples per η, reverse steps, seed and torch device."""
+
+    n: int = 2000
+    steps: int = 1000
+    seed: int = 0
+    device: str = "cpu"
+
+
+def _model_and_guidance(kind: str, opts: dict, prior: MixturePrior, y):
+    """(model, guidance) of one configuration: the exact posterior (no model call) or DPS over
+    the exact prior denoiser."""
     if kind == "exact":
-        guidance = ExactGuidance.from_prior(prior, np.eye(2), SIGMA_Y, y)
-        model = None
-    else:
-        o = {k: v for k, v in opts.items() if k != "zeta"}
-        guidance = DPSGuidance(Identity(2), torch.tensor(y), opts["zeta"], sigma_y=SIGMA_Y, **o)
-        model = prior
-    eta = torch.tensor(ETAS, dtype=torch.float64).repeat_interleave(n)
-    gen = torch.Generator(device=device).manual_seed(seed)
+        return None, ExactGuidance.from_prior(prior, np.eye(2), SIGMA_Y, y)
+    o = {k: v for k, v in opts.items() if k != "zeta"}
+    return prior, DPSGuidance(Identity(2), torch.tensor(y), opts["zeta"], sigma_y=SIGMA_Y, **o)
+
+
+def run(y, kind: str, opts: dict, cfg: ReportConfig, *, prior: MixturePrior, post):
+    """One configuration at one y: a dict η -> (mse_ratio, se, w2), or a divergence message."""
+    model, guidance = _model_and_guidance(kind, opts, prior, y)
+    kw = dict(guidance=guidance, variance=opts.get("variance", "beta_tilde"), steps=cfg.steps)
+    kw.update(device=cfg.device, dtype=torch.float64)
+    kw["generator"] = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
+    kw["eta"] = torch.tensor(ETAS, dtype=torch.float64).repeat_interleave(cfg.n)
+    n_all = len(ETAS) * cfg.n
     try:
-        x = sample(
-            model,
-            (len(ETAS) * n, 2),
-            schedule,
-            eta=eta,
-            guidance=guidance,
-            variance=variance,
-            steps=steps,
-            generator=gen,
-            device=device,
-            dtype=torch.float64,
-        )
+        x = sample(model, (n_all, 2), linear_schedule(1000), **kw)
     except DivergenceError as err:
-        return f"diverged at step k={err.k} ({err.n_bad} of {len(ETAS) * n} samples)"
+        return f"diverged at step k={err.k} ({err.n_bad} of {n_all} samples)"
     x = x.cpu().numpy()
-    rng = np.random.default_rng(seed + 1)
+    rng = np.random.default_rng(cfg.seed + 1)
     out = {}
     for j, e in enumerate(ETAS):
-        xj = x[j * n : (j + 1) * n]
+        xj = x[j * cfg.n : (j + 1) * cfg.n]
         mse, se = conditional_mse(xj, post.mean(), post.mmse(), return_se=True)
-        w2 = w2_empirical(xj, post.sample(n, rng))
+        w2 = w2_empirical(xj, post.sample(cfg.n, rng))
         out[e] = (mse / post.mmse(), se / post.mmse(), w2)
     return out
 
@@ -104,47 +110,35 @@ def _se(se: float) -> str:
     return f"{se:.3f}" if se >= 0.0005 else f"{se:.0e}"
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(
-        prog="python -m diffusion.report_dps", description=__doc__.split("\n")[0]
-    )
-    ap.add_argument("--n", type=int, default=2000, help="samples per eta (default 2000)")
-    ap.add_argument("--steps", type=int, default=1000, help="reverse steps (default 1000)")
-    ap.add_argument("--seed", type=int, default=0)
+def build_parser() -> ArgumentParser:
+    ap = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=positive_int, default=2000, help="samples per eta (>= 2; 2000)")
+    ap.add_argument("--steps", type=positive_int, default=1000, help="reverse steps (default 1000)")
+    ap.add_argument("--seed", type=seed_int, default=0)
     ap.add_argument("--device", default="cpu")
-    args = ap.parse_args(argv)
-    if args.n < 2:
-        ap.error("--n: expected an integer >= 2")
+    return ap
+
+
+def report(cfg: ReportConfig) -> None:
+    """Print the tables of ``docs/dps_accuracy.md`` for ``cfg``."""
     gmm = GaussianMixture(**PAPER_GMM)
     prior = MixturePrior(gmm, linear_schedule(1000))
     print(
-        f"Settings: n = {args.n} per eta, T = {args.steps}, seed {args.seed}, "
-        f"sigma_y = {SIGMA_Y}, A = I, device {args.device}, torch {torch.__version__}.\n"
+        f"Settings: n = {cfg.n} per eta, T = {cfg.steps}, seed {cfg.seed}, "
+        f"sigma_y = {SIGMA_Y}, A = I, device {cfg.device}, torch {torch.__version__}.\n"
     )
     for yname, y in YS.items():
         post = gmm.posterior(np.eye(2), SIGMA_Y, y)
-        floor, floor_sd = metric_floor(
-            w2_empirical, post.sample, args.n, np.random.default_rng(args.seed + 7), return_sd=True
-        )
+        rng = np.random.default_rng(cfg.seed + 7)
+        floor, floor_sd = metric_floor(w2_empirical, post.sample, cfg.n, rng, return_sd=True)
         print(
             f"### {yname}: posterior weights {np.round(post.weights, 4).tolist()}, "
-            f"MMSE = {post.mmse():.4f}, W2 floor (n = {args.n}) = {floor:.3f} ± {floor_sd:.3f}\n"
+            f"MMSE = {post.mmse():.4f}, W2 floor (n = {cfg.n}) = {floor:.3f} ± {floor_sd:.3f}\n"
         )
         print("| guidance | η | MSE/MMSE | W2 | D(W2)/MMSE |")
         print("|---|---|---|---|---|")
         for label, kind, opts in CONFIGS:
-            res = run(
-                y,
-                label,
-                kind,
-                opts,
-                n=args.n,
-                steps=args.steps,
-                seed=args.seed,
-                device=args.device,
-                prior=prior,
-                post=post,
-            )
+            res = run(y, kind, opts, cfg, prior=prior, post=post)
             if isinstance(res, str):
                 print(f"| {label} | all | {res} | | |", flush=True)
                 continue
@@ -156,5 +150,19 @@ def main(argv=None) -> None:
         print()
 
 
+def main(argv=None) -> int:
+    try:
+        a = build_parser().parse_args(argv)
+        if a.n < 2:
+            raise UsageError(f"argument --n: expected an integer >= 2, got {a.n}")
+        if a.device.startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError(f"argument --device: {a.device} requested but no GPU is available")
+        cfg = ReportConfig(n=a.n, steps=a.steps, seed=a.seed, device=a.device)
+    except UsageError as exc:
+        return fail(PROG, exc)
+    report(cfg)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

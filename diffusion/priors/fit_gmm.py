@@ -1,7 +1,7 @@
 r"""Fit the Gaussian-mixture patch prior: ``python -m diffusion.fit_gmm_prior``.
 
 A full-covariance mixture :math:`p(x) = \sum_k w_k N(x; \mu_k, S_k)` over flattened
-``size x size`` grayscale patches in [-1, 1] (:mod:`diffusion.images`, **fit split only**),
+``size x size`` grayscale patches in [-1, 1] (:mod:`diffusion.data.patches`, **fit split only**),
 fitted by EM (``sklearn.mixture.GaussianMixture``, k-means initialisation) with the
 covariance floor ``reg_covar`` added to every :math:`S_k` (so every eigenvalue is at least
 ``reg_covar``; 1e-4 here, a pixel sd of 0.01, about 1.3 grey levels of 255).
@@ -15,11 +15,16 @@ iterations, see ``diffusion/weights/README.md``)::
         --out diffusion/weights/gmm_patches16.npz
 
 EM runs in chunks of ``--checkpoint-every`` iterations and writes ``--out`` after each
-chunk, so a long fit can be stopped and its latest state used.
+chunk (atomically: a kill never leaves a truncated file), so a long fit can be stopped and
+its latest state used. A bad command line (a count below 1, a negative or NaN tolerance or
+floor, fewer patches than components, an ``--out`` that is not a writable ``.npz`` path)
+ends with one line on stderr that names the option, exit status 2.
 
 The ``.npz`` holds ``weights (K,)``, ``means (K, d)``, ``covs (K, d, d)`` (float32) and
 metadata strings (``command``, ``meta``: a JSON record of the settings, the fit's
-convergence and the split). Load it with :func:`diffusion.priors_image.load_gmm`.
+convergence and the split). Load it with :func:`diffusion.priors.load_gmm`. The EM fit and
+the file format live in :mod:`diffusion.priors.gmm_image` (:func:`fit_patch_gmm`,
+:func:`save_gmm`, re-exported here); this module is the command.
 
 References
 ----------
@@ -30,124 +35,40 @@ References
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
-import time
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from diffusion._paths import WEIGHTS_DIR
 from diffusion.data.patches import FIT_IMAGES, patch_dataset
+from diffusion.priors.gmm_image import DEFAULT_WEIGHTS, fit_patch_gmm, load_gmm, save_gmm
+from numerics.cli import (
+    ArgumentParser,
+    UsageError,
+    fail,
+    nonneg_float,
+    positive_float,
+    positive_int,
+    seed_int,
+)
+from numerics.io import atomic_write
 
-__all__ = ["DEFAULT_WEIGHTS", "fit_patch_gmm", "main", "save_gmm"]
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "FitConfig",
+    "build_parser",
+    "fit",
+    "fit_patch_gmm",
+    "main",
+    "samples_figure",
+    "save_gmm",
+]
 
-#: The shipped model.
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "gmm_patches16.npz"
-
-
-def fit_patch_gmm(
-    patches,
-    n_components: int,
-    *,
-    reg_covar: float = 1e-4,
-    max_iter: int = 100,
-    tol: float = 1e-3,
-    seed: int = 0,
-    verbose: int = 0,
-    checkpoint=None,
-    checkpoint_every: int = 5,
-):
-    r"""EM fit of a full-covariance Gaussian mixture to flattened patches.
-
-    EM runs in chunks of ``checkpoint_every`` iterations (``warm_start``: each chunk
-    continues from the last; the result equals one uninterrupted run of the same number
-    of iterations), and ``checkpoint(weights, means, covs, info)`` is called after each
-    chunk, so a long fit can be stopped and its latest state used.
-
-    Parameters
-    ----------
-    patches : (n, ...) array
-        Flattened to ``(n, d)``.
-    n_components : int >= 1
-    reg_covar : float > 0
-        Added to the diagonal of every covariance (the floor).
-    max_iter : int
-    tol : float
-        EM stops when the mean log-likelihood per patch improves by less than this.
-    seed : int
-        k-means initialisation seed.
-    verbose : int
-        sklearn's verbosity (2: one line per iteration).
-    checkpoint : callable, optional
-    checkpoint_every : int >= 1
-
-    Returns
-    -------
-    weights : (K,) float64 array
-    means : (K, d) float64 array
-    covs : (K, d, d) float64 array
-    info : dict
-        ``converged``, ``n_iter``, ``lower_bound`` (mean log-likelihood per patch), ``seconds``.
-    """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import GaussianMixture as SkGMM
-
-    X = np.asarray(patches, dtype=np.float64)
-    X = X.reshape(X.shape[0], -1)
-    t0 = time.perf_counter()
-    chunk = max(1, min(int(checkpoint_every), int(max_iter)))
-    gm = SkGMM(
-        n_components=int(n_components),
-        covariance_type="full",
-        reg_covar=float(reg_covar),
-        max_iter=chunk,
-        tol=float(tol),
-        init_params="kmeans",
-        random_state=int(seed),
-        verbose=int(verbose),
-        verbose_interval=1,
-        warm_start=True,
-    )
-    done = 0
-    while True:
-        gm.max_iter = min(chunk, int(max_iter) - done)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gm.fit(X)
-        done += int(gm.n_iter_)
-        info = dict(
-            converged=bool(gm.converged_),
-            n_iter=done,
-            lower_bound=float(gm.lower_bound_),
-            seconds=round(time.perf_counter() - t0, 1),
-        )
-        covs = 0.5 * (gm.covariances_ + np.swapaxes(gm.covariances_, 1, 2))
-        out = (np.asarray(gm.weights_), np.asarray(gm.means_), covs, info)
-        if checkpoint is not None:
-            checkpoint(*out)
-        if gm.converged_ or done >= int(max_iter):
-            return out
-
-
-def save_gmm(path, weights, means, covs, *, command: str, meta: dict) -> Path:
-    """Write a mixture as float32 ``.npz`` (``weights``, ``means``, ``covs``) with metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    w = np.asarray(weights, dtype=np.float64)
-    np.savez_compressed(
-        path,
-        weights=(w / w.sum()).astype(np.float32),
-        means=np.asarray(means, dtype=np.float32),
-        covs=np.asarray(covs, dtype=np.float32),
-        command=np.array(command),
-        meta=np.array(json.dumps(meta, sort_keys=True)),
-    )
-    return path
+PROG = "python -m diffusion.fit_gmm_prior"
 
 
 def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
@@ -160,8 +81,6 @@ def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from diffusion.priors.gmm_image import load_gmm
 
     gm, meta = load_gmm(weights)
     s = int(round(gm.d**0.5))
@@ -197,16 +116,33 @@ def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
     )
     fig.tight_layout(pad=0.1)
     fig.subplots_adjust(top=1.0 - 0.4 / (0.42 * rows + 0.5))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100))
+    finally:
+        plt.close(fig)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m diffusion.fit_gmm_prior",
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of one fit (the command line, checked)."""
+
+    data: str = "patches"
+    n_patches: int = 50000
+    components: int = 32
+    patch_size: int = 16
+    reg_covar: float = 1e-4
+    min_std: float = 0.02
+    max_iter: int = 100
+    tol: float = 1e-3
+    seed: int = 0
+    out: Path = DEFAULT_WEIGHTS
+    checkpoint_every: int = 5
+    quiet: bool = False
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
         description="Fit the Gaussian-mixture prior of grayscale image patches (fit split only).",
     )
     p.add_argument(
@@ -215,17 +151,20 @@ def _parser() -> argparse.ArgumentParser:
         default="patches",
         help="patches of the fit photographs (default) or the digits16 train split",
     )
-    p.add_argument("--n-patches", type=int, default=50000, help="patches from the fit images")
-    p.add_argument("--components", type=int, default=32, help="mixture components K")
-    p.add_argument("--patch-size", type=int, default=16, help="patch side (d = side^2)")
-    p.add_argument("--reg-covar", type=float, default=1e-4, help="covariance floor")
-    p.add_argument("--min-std", type=float, default=0.02, help="reject flatter patches")
-    p.add_argument("--max-iter", type=int, default=100)
-    p.add_argument("--tol", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    p.add_argument("--n-patches", type=positive_int, default=50000, help="patches (>= 2)")
+    p.add_argument("--components", type=positive_int, default=32, help="mixture components K")
+    p.add_argument("--patch-size", type=positive_int, default=16, help="patch side (d = side^2)")
+    p.add_argument("--reg-covar", type=positive_float, default=1e-4, help="covariance floor")
+    p.add_argument("--min-std", type=nonneg_float, default=0.02, help="reject flatter patches")
+    p.add_argument("--max-iter", type=positive_int, default=100)
+    p.add_argument("--tol", type=nonneg_float, default=1e-3)
+    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="the .npz to write")
     p.add_argument(
-        "--checkpoint-every", type=int, default=5, help="write --out every this many EM iterations"
+        "--checkpoint-every",
+        type=positive_int,
+        default=5,
+        help="write --out every this many EM iterations",
     )
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
@@ -237,59 +176,100 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    argv = sys.argv[1:] if argv is None else list(argv)
-    command = "python -m diffusion.fit_gmm_prior " + shlex.join(argv)
-    if args.figure is not None:
-        print(f"wrote {samples_figure(args.out, args.figure, seed=args.seed)}")
-        return 0
-    if args.data == "digits16":
+def _writable(path: Path, option: str, suffix: str | None) -> Path:
+    """Refuse (UsageError naming ``option``) a path that cannot be written atomically."""
+    if suffix is not None and path.suffix != suffix:
+        raise UsageError(f"argument {option}: expected a file name ending in {suffix}, got {path}")
+    if path.is_dir():
+        raise UsageError(f"argument {option}: {path} is a folder, expected a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        raise UsageError(f"argument {option}: cannot write {path} ({exc.strerror or exc})") from exc
+    return path
+
+
+def fit(cfg: FitConfig, command: str) -> tuple[Path, dict]:
+    """Load the data, run EM (writing ``cfg.out`` after every chunk), write ``cfg.out``.
+
+    Returns the path and the metadata written with the mixture.
+    """
+    if cfg.data == "digits16":
         from diffusion.data.digits import digits16
 
         X = digits16("train")[0]  # all 1258 training digits; --n-patches does not apply
-        args.patch_size = 16
+        size = 16
     else:
         X = patch_dataset(
-            "fit", args.n_patches, size=args.patch_size, seed=args.seed, min_std=args.min_std
+            "fit", cfg.n_patches, size=cfg.patch_size, seed=cfg.seed, min_std=cfg.min_std
         )
-    print(
-        f"fitting K={args.components} on {X.shape[0]} {args.data} of {args.patch_size}x{args.patch_size}",
-        flush=True,
-    )
+        size = cfg.patch_size
+    if cfg.components > X.shape[0]:
+        raise UsageError(
+            f"argument --components: {cfg.components} components for {X.shape[0]} data points"
+        )
+    print(f"fitting K={cfg.components} on {X.shape[0]} {cfg.data} of {size}x{size}", flush=True)
     import sklearn
 
     base = dict(
         n_patches=int(X.shape[0]),
-        patch_size=args.patch_size,
-        components=args.components,
-        reg_covar=args.reg_covar,
-        min_std=args.min_std,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        seed=args.seed,
-        data=args.data,
-        fit_images=list(FIT_IMAGES) if args.data == "patches" else "digits16 train split",
+        patch_size=size,
+        components=cfg.components,
+        reg_covar=cfg.reg_covar,
+        min_std=cfg.min_std,
+        max_iter=cfg.max_iter,
+        tol=cfg.tol,
+        seed=cfg.seed,
+        data=cfg.data,
+        fit_images=list(FIT_IMAGES) if cfg.data == "patches" else "digits16 train split",
         sklearn=sklearn.__version__,
     )
 
     def checkpoint(w, mu, S, info):
-        save_gmm(args.out, w, mu, S, command=command, meta=dict(base, **info))
+        save_gmm(cfg.out, w, mu, S, command=command, meta=dict(base, **info))
         print(f"checkpoint: {json.dumps(info)}", flush=True)
 
     w, mu, S, info = fit_patch_gmm(
         X,
-        args.components,
-        reg_covar=args.reg_covar,
-        max_iter=args.max_iter,
-        tol=args.tol,
-        seed=args.seed,
-        verbose=0 if args.quiet else 2,
+        cfg.components,
+        reg_covar=cfg.reg_covar,
+        max_iter=cfg.max_iter,
+        tol=cfg.tol,
+        seed=cfg.seed,
+        verbose=0 if cfg.quiet else 2,
         checkpoint=checkpoint,
-        checkpoint_every=args.checkpoint_every,
+        checkpoint_every=cfg.checkpoint_every,
     )
     meta = dict(base, **info)
-    out = save_gmm(args.out, w, mu, S, command=command, meta=meta)
+    return save_gmm(cfg.out, w, mu, S, command=command, meta=meta), meta
+
+
+def main(argv=None) -> int:
+    """The command: one line on stderr naming the option and exit 2 on a bad command line."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = "python -m diffusion.fit_gmm_prior " + shlex.join(argv)
+    try:
+        a = build_parser().parse_args(argv)
+        if a.figure is not None:
+            _writable(a.figure, "--figure", None)
+            if not a.out.is_file():
+                raise UsageError(f"argument --out: no mixture file at {a.out} to draw")
+            print(f"wrote {samples_figure(a.out, a.figure, seed=a.seed)}")
+            return 0
+        if a.data == "patches" and a.n_patches < max(2, a.components):
+            raise UsageError(
+                f"argument --n-patches: expected at least max(2, --components) = "
+                f"{max(2, a.components)} patches, got {a.n_patches}"
+            )
+        cfg = FitConfig(
+            **{f: getattr(a, f) for f in FitConfig.__dataclass_fields__},
+        )
+        _writable(cfg.out, "--out", ".npz")
+        out, meta = fit(cfg, command)
+    except (UsageError, ValueError) as exc:  # bad options, or data that cannot be fitted
+        return fail(PROG, exc)
     print(json.dumps(meta), flush=True)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)", flush=True)
     return 0

@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import json
 import math
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from diffusion._paths import WEIGHTS_DIR
 from diffusion.priors.analytic import MixturePrior
 from numerics.gmm import GaussianMixture
+from numerics.io import atomic_write
 
-__all__ = ["DEFAULT_WEIGHTS", "GMMImagePrior", "load_gmm"]
+__all__ = ["DEFAULT_WEIGHTS", "GMMImagePrior", "fit_patch_gmm", "load_gmm", "save_gmm"]
 
 #: The shipped model (see :mod:`diffusion.fit_gmm_prior` for the command that refits it).
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "gmm_patches16.npz"
@@ -45,7 +47,7 @@ def load_gmm(path=DEFAULT_WEIGHTS) -> tuple[GaussianMixture, dict]:
     Parameters
     ----------
     path : path-like
-        A file written by :func:`diffusion.fit_gmm_prior.save_gmm`.
+        A file written by :func:`save_gmm`.
 
     Returns
     -------
@@ -59,15 +61,129 @@ def load_gmm(path=DEFAULT_WEIGHTS) -> tuple[GaussianMixture, dict]:
         raise ValueError(
             f"path: no mixture file at {path}; refit it with `python -m diffusion.fit_gmm_prior`"
         )
-    with np.load(path, allow_pickle=False) as f:
-        w = f["weights"].astype(np.float64)
-        mu = f["means"].astype(np.float64)
-        S = f["covs"].astype(np.float64)
-        meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
-        if "command" in f.files:
-            meta["command"] = str(f["command"])
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            w = f["weights"].astype(np.float64)
+            mu = f["means"].astype(np.float64)
+            S = f["covs"].astype(np.float64)
+            meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
+            if "command" in f.files:
+                meta["command"] = str(f["command"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        # truncated or foreign files, object arrays (refused: allow_pickle=False), bad JSON
+        raise ValueError(f"path: {path} is not a readable mixture .npz ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"path: {path} has a 'meta' entry that is not a JSON object")
     S = 0.5 * (S + np.swapaxes(S, 1, 2))
     return GaussianMixture(w / w.sum(), mu, S), meta
+
+
+def fit_patch_gmm(
+    patches,
+    n_components: int,
+    *,
+    reg_covar: float = 1e-4,
+    max_iter: int = 100,
+    tol: float = 1e-3,
+    seed: int = 0,
+    verbose: int = 0,
+    checkpoint=None,
+    checkpoint_every: int = 5,
+):
+    r"""EM fit of a full-covariance Gaussian mixture to flattened patches.
+
+    EM runs in chunks of ``checkpoint_every`` iterations (``warm_start``: each chunk
+    continues from the last; the result equals one uninterrupted run of the same number
+    of iterations), and ``checkpoint(weights, means, covs, info)`` is called after each
+    chunk, so a long fit can be stopped and its latest state used.
+
+    Parameters
+    ----------
+    patches : (n, ...) array
+        Flattened to ``(n, d)``.
+    n_components : int >= 1
+    reg_covar : float > 0
+        Added to the diagonal of every covariance (the floor).
+    max_iter : int
+    tol : float
+        EM stops when the mean log-likelihood per patch improves by less than this.
+    seed : int
+        k-means initialisation seed.
+    verbose : int
+        sklearn's verbosity (2: one line per iteration).
+    checkpoint : callable, optional
+    checkpoint_every : int >= 1
+
+    Returns
+    -------
+    weights : (K,) float64 array
+    means : (K, d) float64 array
+    covs : (K, d, d) float64 array
+    info : dict
+        ``converged``, ``n_iter``, ``lower_bound`` (mean log-likelihood per patch), ``seconds``.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture as SkGMM
+
+    X = np.asarray(patches, dtype=np.float64)
+    X = X.reshape(X.shape[0], -1)
+    t0 = time.perf_counter()
+    chunk = max(1, min(int(checkpoint_every), int(max_iter)))
+    gm = SkGMM(
+        n_components=int(n_components),
+        covariance_type="full",
+        reg_covar=float(reg_covar),
+        max_iter=chunk,
+        tol=float(tol),
+        init_params="kmeans",
+        random_state=int(seed),
+        verbose=int(verbose),
+        verbose_interval=1,
+        warm_start=True,
+    )
+    done = 0
+    while True:
+        gm.max_iter = min(chunk, int(max_iter) - done)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(X)
+        done += int(gm.n_iter_)
+        info = dict(
+            converged=bool(gm.converged_),
+            n_iter=done,
+            lower_bound=float(gm.lower_bound_),
+            seconds=round(time.perf_counter() - t0, 1),
+        )
+        covs = 0.5 * (gm.covariances_ + np.swapaxes(gm.covariances_, 1, 2))
+        out = (np.asarray(gm.weights_), np.asarray(gm.means_), covs, info)
+        if checkpoint is not None:
+            checkpoint(*out)
+        if gm.converged_ or done >= int(max_iter):
+            return out
+
+
+def save_gmm(path, weights, means, covs, *, command: str, meta: dict) -> Path:
+    """Write a mixture as float32 ``.npz`` (``weights``, ``means``, ``covs``) with metadata.
+
+    Atomically (:func:`numerics.io.atomic_write`): an interrupted write leaves the previous
+    file, never a truncated one. Strings only, no pickled objects.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    arrays = dict(
+        weights=(w / w.sum()).astype(np.float32),
+        means=np.asarray(means, dtype=np.float32),
+        covs=np.asarray(covs, dtype=np.float32),
+        command=np.array(command),
+        meta=np.array(json.dumps(meta, sort_keys=True)),
+    )
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: numpy appends no second ".npz"
+            np.savez_compressed(f, **arrays)
+
+    return atomic_write(path, write)
 
 
 class GMMImagePrior(MixturePrior):
@@ -86,6 +202,9 @@ class GMMImagePrior(MixturePrior):
     ----------
     patch_shape : (1, s, s) tuple
     meta : dict
+    shared_t_terms : True
+        A batch with one t (every sampler step) takes the faster shared-t route of
+        :class:`~diffusion.priors.MixturePrior`.
 
     Examples
     --------
@@ -98,6 +217,8 @@ class GMMImagePrior(MixturePrior):
     >>> prior(torch.zeros(3, 1, 2, 2, dtype=torch.float64), torch.tensor([1, 10, 1000])).shape
     torch.Size([3, 1, 2, 2])
     """
+
+    shared_t_terms = True
 
     def __init__(self, gmm: GaussianMixture, schedule, *, meta: dict | None = None):
         super().__init__(gmm, schedule)
@@ -132,9 +253,7 @@ class GMMImagePrior(MixturePrior):
         tol: float = 1e-3,
         seed: int = 0,
     ) -> GMMImagePrior:
-        """Fit by EM (:func:`diffusion.fit_gmm_prior.fit_patch_gmm`); for small, quick fits."""
-        from diffusion.priors.fit_gmm import fit_patch_gmm
-
+        """Fit by EM (:func:`fit_patch_gmm`); for small, quick fits."""
         w, mu, S, info = fit_patch_gmm(
             patches, n_components, reg_covar=reg_covar, max_iter=max_iter, tol=tol, seed=seed
         )
@@ -142,39 +261,3 @@ class GMMImagePrior(MixturePrior):
 
     def __repr__(self) -> str:
         return f"GMMImagePrior(K={self.K}, patch_shape={self.patch_shape}, {self.schedule!r})"
-
-    def _terms(self, xf: torch.Tensor, t: torch.Tensor) -> dict:
-        """As :meth:`MixturePrior._terms`, with a fast path when every sample has the same t.
-
-        The sampler always calls with one t per step. Then :math:`\\sigma_{t,k}`, its
-        reciprocal and the log-determinants are ``(K, d)``/``(K,)`` quantities, formed once
-        in float64 and cast, instead of ``[B, K, d]`` ones (the log alone was about half of
-        the cost of a call at B = 176, K = 32, d = 256).
-        """
-        if t.numel() == 0 or not bool((t == t[0]).all()):
-            return super()._terms(xf, t)
-        p = self._p(xf)
-        t0 = int(t[0])
-        s = self.schedule.schedule
-        ab, omab = float(s.alpha_bar[t0]), float(s.one_minus_alpha_bar[t0])
-        lam64 = torch.from_numpy(self._np["lam"])
-        lam_t64 = ab * lam64 + omab  # (K, d)
-        const64 = (
-            torch.from_numpy(self._np["logw"])
-            - 0.5 * lam_t64.log().sum(-1)
-            - 0.5 * self.d * math.log(2.0 * math.pi)
-        )
-        cast = dict(device=xf.device, dtype=xf.dtype)
-        lam_t = lam_t64.to(**cast)
-        inv = (1.0 / lam_t64).to(**cast)
-        B = xf.shape[0]
-        z = (xf @ p["Ucat"]).reshape(B, self.K, self.d) - math.sqrt(ab) * p["nu"][None]
-        lw = const64.to(**cast)[None] - 0.5 * (z * z * inv).sum(-1)  # [B, K]
-        return dict(
-            p=p,
-            ab=xf.new_full((1, 1, 1), ab),
-            lam_t=lam_t[None],
-            z=z,
-            lw=lw,
-            r=torch.softmax(lw, dim=1),
-        )

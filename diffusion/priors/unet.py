@@ -53,6 +53,7 @@ import torch
 
 from diffusion._paths import WEIGHTS_DIR
 from diffusion.models import EpsilonAdapter
+from diffusion.operators.base import check_float_dtype
 from numerics.schedule import Schedule, linear_schedule
 
 __all__ = [
@@ -332,7 +333,7 @@ def load_unet_prior(
         ``in_channels`` and ``sample_size``.
     device : torch device
     dtype : torch.dtype
-        Parameter dtype (float32 default).
+        Parameter dtype (float32 default; a non-floating dtype is a TypeError).
     clip : (low, high), optional
         Clamp :math:`\hat x_0`.
 
@@ -349,6 +350,7 @@ def load_unet_prior(
         (learned variance), a shape mismatch with ``image_shape``, or an unsupported
         scheduler config.
     """
+    check_float_dtype(dtype)
     from diffusers import UNet2DModel
     from diffusers.utils import logging as dlogging
 

@@ -55,6 +55,46 @@ def gaussian_problem(rng: np.random.Generator, d: int, sigma_y: float, *, cond: 
     return GaussianPrior(mu, P, SCHED), A, y
 
 
+def condition_gaussian(mean, cov, A, sigma_y: float, y):
+    """Independent reference for x | y, x ~ N(mean, cov), y = A x + N(0, sigma_y^2 I): the joint
+    Gaussian of (x, y) conditioned by a dense solve (Schur complement), written here rather
+    than taken from numerics. Returns (posterior mean, posterior covariance, log p(y))."""
+    from scipy.stats import multivariate_normal
+
+    mean, cov, A, y = (np.asarray(v, dtype=np.float64) for v in (mean, cov, A, y))
+    c_xy = cov @ A.T
+    c_yy = A @ cov @ A.T + sigma_y**2 * np.eye(A.shape[0])
+    gain = np.linalg.solve(c_yy, c_xy.T).T  # c_xy c_yy^{-1}
+    post_cov = cov - gain @ c_xy.T
+    log_evidence = multivariate_normal(A @ mean, c_yy).logpdf(y)
+    return mean + gain @ (y - A @ mean), 0.5 * (post_cov + post_cov.T), float(log_evidence)
+
+
+def joint_conditional_score(gm: GaussianMixture, A, sigma_y: float, y, x, t: int, schedule):
+    r"""Independent reference for :math:`\nabla_x \log p_t(x \mid y)` of a mixture prior: the
+    x-gradient of the log joint density of :math:`(x_t, y)`, a mixture of Gaussians in
+    :math:`(x, y)` (component k: mean :math:`(\sqrt{\bar\alpha}\mu_k, A\mu_k)`, covariance
+    :math:`[[\bar\alpha S_k + (1 - \bar\alpha) I, \sqrt{\bar\alpha} S_k A^\top],
+    [\sqrt{\bar\alpha} A S_k, A S_k A^\top + \sigma_y^2 I]]`), by dense solves. x: (n, d)."""
+    from scipy.special import softmax
+    from scipy.stats import multivariate_normal
+
+    A, y, x = np.asarray(A, dtype=np.float64), np.asarray(y, dtype=np.float64), np.asarray(x)
+    ab, omab = schedule.alpha_bar[t], schedule.one_minus_alpha_bar[t]
+    d, m = gm.d, A.shape[0]
+    v = np.concatenate([x, np.broadcast_to(y, (x.shape[0], m))], axis=1)
+    logs, grads = [], []
+    for w, mu, S in zip(gm.weights, gm.means, gm.covs, strict=True):
+        c_xx = ab * S + omab * np.eye(d)
+        c_xy = np.sqrt(ab) * S @ A.T
+        J = np.block([[c_xx, c_xy], [c_xy.T, A @ S @ A.T + sigma_y**2 * np.eye(m)]])
+        mean = np.concatenate([np.sqrt(ab) * mu, A @ mu])
+        logs.append(np.log(w) + multivariate_normal(mean, J).logpdf(v))
+        grads.append(-np.linalg.solve(J, (v - mean).T).T[:, :d])
+    r = softmax(np.stack(logs, axis=1), axis=1)  # [n, K]
+    return np.einsum("nk,knd->nd", r, np.stack(grads))
+
+
 def block_stats(x: np.ndarray, n_blocks: int):
     """Split [n_blocks * n, d] into blocks of n rows."""
     return np.split(x, n_blocks)

@@ -11,8 +11,13 @@ from diffusion.guidance import ZETA_PRESETS, DPSGuidance, ExactGuidance, zeta_fu
 from diffusion.operators import DenseOperator, Identity
 from diffusion.priors.analytic import GaussianPrior
 from diffusion.schedule import TorchSchedule
-from numerics.gmm import conditional_score
-from tests.diffusion._helpers import SCHED, one_thread, paper_gmm, paper_prior  # noqa: F401
+from tests.diffusion._helpers import (  # noqa: F401  (one_thread: autouse)
+    SCHED,
+    joint_conditional_score,
+    one_thread,
+    paper_gmm,
+    paper_prior,
+)
 from tests.strategies import random_spd
 
 TS = TorchSchedule(SCHED)
@@ -36,7 +41,8 @@ def test_zeta_specifications():
 
 
 def test_exact_guidance_step_is_conditional_score_step(rng):
-    """mean = c0 x0_hat + cx x equals (x + beta s(x|y))/sqrt(alpha), s from numerics.gmm."""
+    """mean = c0 x0_hat + cx x equals (x + beta s(x|y))/sqrt(alpha), s the x-gradient of the
+    joint (x_t, y) mixture density by dense solves (independent of the posterior code)."""
     gm = paper_gmm()
     A, y, sig = rng.normal(size=(1, 2)), np.array([0.7]), 0.4
     g = ExactGuidance.from_prior(paper_prior(), A, sig, y)
@@ -46,7 +52,7 @@ def test_exact_guidance_step_is_conditional_score_step(rng):
         x0, delta = g(torch.tensor(x), st, torch.full((5,), k), model=None)
         assert delta is None
         mean = st.c0 * x0.numpy() + st.cx * x
-        s = conditional_score(gm, A, sig, y, x, k, SCHED)
+        s = joint_conditional_score(gm, A, sig, y, x, k, SCHED)
         ref = (x + SCHED.beta[k] * s) / np.sqrt(SCHED.alpha[k])
         np.testing.assert_allclose(mean, ref, rtol=1e-10, atol=1e-12)
 
@@ -125,3 +131,23 @@ def test_dps_bad_input():
         g.prepare(torch.zeros(3, 4), torch.zeros(3))
     with pytest.raises(ValueError, match="posterior"):
         ExactGuidance(object())
+
+
+@pytest.mark.parametrize(
+    "eta",
+    [
+        torch.tensor([0.5, float("nan")], dtype=torch.float64),
+        torch.tensor([0.5, 0.5, 0.5], dtype=torch.float64),
+        torch.tensor([0.5, 1.5], dtype=torch.float64),
+        float("inf"),
+    ],
+    ids=["nan", "wrong-length", "above-1", "inf-scalar"],
+)
+def test_dps_prepare_checks_eta(eta):
+    """prepare() used to accept a NaN eta or an eta batch of the wrong length (zeta then NaN,
+    or a step size for the wrong sample)."""
+    g = DPSGuidance(Identity(3), torch.zeros(3), {0.0: 1.0, 1.0: 2.0}, form="reference")
+    with pytest.raises(ValueError, match="eta"):
+        g.prepare(torch.zeros(2, 3), eta)
+    g.prepare(torch.zeros(2, 3), 0.5)  # a scalar is broadcast
+    assert g._zeta_t.tolist() == [1.5, 1.5]

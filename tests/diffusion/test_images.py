@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +20,7 @@ from diffusion.data.patches import (
     load_image,
     patch_dataset,
 )
-from diffusion.priors.fit_gmm import fit_patch_gmm, save_gmm
+from diffusion.priors.fit_gmm import fit_patch_gmm, main, save_gmm
 from diffusion.priors.gmm_image import DEFAULT_WEIGHTS, GMMImagePrior, load_gmm
 from numerics.gmm import GaussianMixture
 from numerics.schedule import linear_schedule
@@ -148,6 +152,39 @@ def test_denoiser_jacobian_is_the_posterior_covariance(rng):
     np.testing.assert_allclose(J, ref, rtol=1e-8, atol=1e-10)
 
 
+def _scipy_logpdf(gm, x, t, sched):
+    """Independent route: log sum_k w_k N(x; sqrt(ab) mu_k, ab S_k + (1 - ab) I), each
+    component density by scipy.stats.multivariate_normal (Cholesky), summed by log-sum-exp."""
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    ab, omab = sched.alpha_bar[t], sched.one_minus_alpha_bar[t]
+    comps = [
+        np.log(w) + multivariate_normal(np.sqrt(ab) * mu, ab * S + omab * np.eye(gm.d)).logpdf(x)
+        for w, mu, S in zip(gm.weights, gm.means, gm.covs, strict=True)
+    ]
+    return logsumexp(np.stack(comps, axis=-1), axis=-1)
+
+
+@pytest.mark.parametrize("t", [0, 1, 30, 500, 1000])
+def test_logpdf_equals_scipy_mixture_density_float64(rng, t):
+    """GMMImagePrior.logpdf (it raised TypeError before the mixture terms had one home): one
+    shared t (the shared-t route) and mixed times (the per-sample route), float64."""
+    sched = linear_schedule(1000)
+    gm = _random_gmm(rng)
+    prior = GMMImagePrior(gm, sched)
+    x = rng.normal(size=(5, 9))
+    xt = torch.from_numpy(x).reshape(5, 1, 3, 3)
+    got = prior.logpdf(xt, torch.full((5,), t))
+    assert got.shape == (5,) and got.dtype == torch.float64
+    ref = _scipy_logpdf(gm, x, t, sched)
+    np.testing.assert_allclose(got.numpy(), ref, rtol=1e-10, atol=1e-10)
+    ts = [t, 1, 7, 300, 1000]
+    mixed = prior.logpdf(xt, torch.tensor(ts)).numpy()
+    ref_mixed = [_scipy_logpdf(gm, x[b], tb, sched) for b, tb in enumerate(ts)]
+    np.testing.assert_allclose(mixed, ref_mixed, rtol=1e-10, atol=1e-10)
+
+
 def test_prior_shape_checks(rng):
     gm = GaussianMixture([1.0], np.zeros((1, 6)), np.eye(6)[None])
     with pytest.raises(ValueError, match="square patch"):
@@ -166,7 +203,7 @@ def test_save_load_round_trip_float32(tmp_path, rng):
     assert meta == {"a": 1, "command": "cmd x"}
     np.testing.assert_allclose(got.covs, gm.covs, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(got.weights.sum(), 1.0, rtol=0, atol=1e-15)
-    with np.load(path) as f:
+    with np.load(path, allow_pickle=False) as f:
         assert f["covs"].dtype == np.float32
     with pytest.raises(ValueError, match="refit"):
         load_gmm(tmp_path / "missing.npz")
@@ -187,7 +224,7 @@ def test_shipped_weights_file():
     if not DEFAULT_WEIGHTS.exists():
         pytest.skip("shipped mixture not present (refit: python -m diffusion.fit_gmm_prior)")
     assert DEFAULT_WEIGHTS.stat().st_size <= 10 * 1024**2
-    with np.load(DEFAULT_WEIGHTS) as f:
+    with np.load(DEFAULT_WEIGHTS, allow_pickle=False) as f:
         assert f["covs"].dtype == np.float32 and f["covs"].shape == (32, 256, 256)
         meta = json.loads(str(f["meta"]))
         assert str(f["command"]).startswith("python -m diffusion.fit_gmm_prior")
@@ -203,3 +240,107 @@ def test_gmm_image_prior_public_name_in_diffusion_priors():
     assert diffusion.priors.GMMImagePrior is GMMImagePrior
     with pytest.raises(AttributeError):
         diffusion.priors.NoSuchPrior  # noqa: B018
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--components", "0"], "--components"),
+        (["--components", "-1"], "--components"),
+        (["--reg-covar", "-1"], "--reg-covar"),
+        (["--tol", "nan"], "--tol"),
+        (["--n-patches", "0"], "--n-patches"),
+        (["--n-patches", "1"], "--n-patches"),
+        (["--n-patches", "5", "--components", "8"], "--n-patches"),
+        (["--max-iter", "0"], "--max-iter"),
+        (["--out", "{tmp}/model.txt"], "--out"),
+        (["--out", "{tmp}"], "--out"),
+        (["--out", "{tmp}/afile/model.npz"], "--out"),
+        (["--figure", "{tmp}/f.png", "--out", "{tmp}/missing.npz"], "--out"),
+    ],
+)
+def test_fit_command_bad_options_one_line_exit_2(argv, option, tmp_path, capsys):
+    """These used to end in raw scikit-learn errors or tracebacks (issue #18); nothing is
+    written."""
+    (tmp_path / "afile").write_text("x")
+    before = sorted(tmp_path.rglob("*"))
+    rc = main([a.format(tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1, err
+    assert err[0].startswith("python -m diffusion.fit_gmm_prior: error: argument " + option)
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes into read-only folders"
+)
+def test_fit_command_read_only_out(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert main(["--out", str(ro / "m.npz")]) == 2
+    finally:
+        ro.chmod(0o755)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --out: cannot write" in err[0]
+
+
+def test_fit_command_subprocess_no_traceback(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "diffusion.fit_gmm_prior", "--tol", "nan"],
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])),
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == [
+        "python -m diffusion.fit_gmm_prior: error: argument --tol: expected a finite number, "
+        "got 'nan'"
+    ]
+
+
+def test_fit_command_writes_a_loadable_mixture(tmp_path, capsys):
+    out = tmp_path / "sub" / "m.npz"
+    argv = ["--n-patches", "200", "--components", "2", "--patch-size", "4", "--max-iter", "3"]
+    assert main([*argv, "--checkpoint-every", "2", "--quiet", "--out", str(out)]) == 0
+    gm, meta = load_gmm(out)
+    assert gm.K == 2 and gm.d == 16 and meta["n_iter"] <= 3
+    assert meta["command"].startswith("python -m diffusion.fit_gmm_prior --n-patches 200")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m.npz"]  # no temporary left
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_save_gmm_is_atomic(tmp_path, rng, monkeypatch):
+    """A write that fails half-way leaves the previous file intact and no temporary file."""
+    gm = _random_gmm(rng, K=2, s=2)
+    path = save_gmm(tmp_path / "m.npz", gm.weights, gm.means, gm.covs, command="a", meta={})
+    before = path.read_bytes()
+
+    def broken(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")
+        raise KeyboardInterrupt  # a kill during the write
+
+    monkeypatch.setattr(np, "savez_compressed", broken)
+    with pytest.raises(KeyboardInterrupt):
+        save_gmm(path, gm.weights, gm.means, gm.covs, command="b", meta={})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_load_gmm_refuses_broken_files(tmp_path, rng):
+    gm = _random_gmm(rng, K=2, s=2)
+    good = save_gmm(tmp_path / "m.npz", gm.weights, gm.means, gm.covs, command="c", meta={})
+    truncated = tmp_path / "t.npz"
+    truncated.write_bytes(good.read_bytes()[:100])
+    pickled = tmp_path / "p.npz"
+    np.savez(pickled, weights=np.array([object()]), means=gm.means, covs=gm.covs)
+    missing = tmp_path / "k.npz"
+    np.savez(missing, weights=gm.weights)
+    for bad in (truncated, pickled, missing):
+        with pytest.raises(ValueError, match="path: .* is not a readable mixture"):
+            load_gmm(bad)

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from diffusion.operators import (
     AveragePoolSR,
+    ComposedOperator,
     DenseOperator,
     GaussianBlur,
     GaussianNoise,
@@ -50,6 +51,17 @@ OPERATORS = {
     "inpaint-box": lambda: Inpainting(box_mask((3, 10, 8), (2, 1, 5, 4))),
     "inpaint-random": lambda: Inpainting(
         random_mask((2, 9, 7), 0.4, torch.Generator().manual_seed(5))
+    ),
+    # compositions: SR of a blurred image (the usual SR model), a masked blur, two matrices
+    "composed-sr-blur": lambda: (
+        AveragePoolSR(2, (2, 12, 10)) @ GaussianBlur(7, 1.5, (2, 12, 10), boundary="reflect")
+    ),
+    "composed-inpaint-blur": lambda: ComposedOperator(
+        Inpainting(box_mask((1, 9, 8), (2, 2, 4, 3))), GaussianBlur(5, 1.0, (1, 9, 8))
+    ),
+    "composed-dense": lambda: (
+        DenseOperator(random_operator(np.random.default_rng(4), 3, "tall"))
+        @ DenseOperator(random_operator(np.random.default_rng(5), 6, "wide"))
     ),
 }
 
@@ -173,9 +185,102 @@ def test_dtype_and_device_follow_input(op, device):
         assert tuple(out.shape) == (2, *shape)
 
 
+@pytest.mark.parametrize(
+    "dtype", [torch.int64, torch.int32, torch.bool, torch.complex128, "float64"]
+)
+def test_non_floating_dtypes_are_refused(dtype):
+    """as_matrix(dtype=int64) used to return a silently truncated matrix (the blur's taps
+    rounded to 0)."""
+    op = GaussianBlur(3, 1.0, (1, 4, 4))
+    with pytest.raises(TypeError, match="dtype"):
+        op.as_matrix(dtype)
+    with pytest.raises(TypeError, match="dtype"):
+        adjointness_test(op, dtype=dtype)
+    assert op.as_matrix(torch.float32).dtype == torch.float32
+
+
+def test_box_mask_accepts_integer_types():
+    m = box_mask((4, 4), (np.int64(1), 1, torch.tensor(2), 1))
+    assert torch.equal(m, box_mask((4, 4), (1, 1, 2, 1)))
+
+
 def test_as_matrix_refuses_huge():
     with pytest.raises(ValueError, match="max_entries"):
         GaussianBlur(61, 3.0, (3, 256, 256)).as_matrix()
+
+
+# --------------------------------------------------------------------------- prox_l2 and composition
+
+
+def _dense_prox(op, z, y, gamma):
+    """Independent route: np.linalg.solve(A^T A + I/gamma, A^T y + z/gamma), per sample, float64."""
+    M = op.as_matrix().numpy()
+    B = z.shape[0]
+    rhs = y.reshape(B, -1).numpy() @ M + z.reshape(B, -1).numpy() / gamma
+    return np.linalg.solve(M.T @ M + np.eye(M.shape[1]) / gamma, rhs.T).T
+
+
+@pytest.mark.parametrize("gamma", [1e-2, 1.0, 1e3])
+def test_prox_l2_matches_dense_solve(op, gamma):
+    """Every operator's prox_l2 (closed form, or conjugate gradients for compositions) is the
+    solution of the normal equations of argmin ||Ax - y||^2/2 + ||x - z||^2/(2 gamma)."""
+    z = _randn((3, *op.in_shape), 30)
+    y = _randn((3, *op.out_shape), 31)
+    ref = _dense_prox(op, z, y, gamma)
+    out = op.prox_l2(z, y, gamma)
+    assert out.shape == z.shape and out.dtype == torch.float64
+    err = np.abs(out.reshape(3, -1).numpy() - ref).max()
+    assert err <= 1e-10 * max(1.0, np.abs(ref).max()), err
+    # rho = 1/gamma as a keyword: the same step
+    torch.testing.assert_close(op.prox_l2(z, y, rho=1.0 / gamma), out, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name", ["blur-zero", "blur-circular", "sr-x2", "inpaint-box", "dense-tall"]
+)
+def test_conjugate_gradient_route_matches_closed_form(name):
+    """The base class's generic route (conjugate gradients) on operators that have a closed form:
+    same step, also at a small rho (condition number (||A||^2 + rho)/rho ~ 1e3)."""
+    op = OPERATORS[name]()
+    z = _randn((2, *op.in_shape), 32)
+    y = _randn((2, *op.out_shape), 33)
+    for rho in (1e-3, 1.0):
+        closed = op.prox_l2(z, y, rho=rho)
+        generic = LinearOperator._prox(op, z, y, rho)
+        assert (generic - closed).abs().max().item() <= 1e-9 * max(1.0, closed.abs().max().item())
+
+
+def test_composition_is_the_product_of_matrices():
+    outer = AveragePoolSR(2, (1, 6, 4))
+    inner = GaussianBlur(3, 1.0, (1, 6, 4), boundary="reflect")
+    op = outer @ inner
+    assert isinstance(op, ComposedOperator) and op.in_shape == (1, 6, 4)
+    assert op.out_shape == (1, 3, 2)
+    ref = outer.as_matrix() @ inner.as_matrix()
+    torch.testing.assert_close(op.as_matrix(), ref, rtol=1e-14, atol=1e-15)
+    with pytest.raises(ValueError, match="inner"):
+        inner @ outer  # (1, 3, 2) is not the blur's input shape
+    with pytest.raises(TypeError):
+        outer @ 2.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        (dict(gamma=0.0), "gamma"),
+        (dict(gamma=float("nan")), "gamma"),
+        (dict(rho=-1.0), "rho"),
+        (dict(), "gamma"),
+        (dict(gamma=1.0, rho=1.0), "gamma"),
+        (dict(gamma=1.0, z=torch.zeros(2, 5, dtype=torch.float64)), "z"),
+        (dict(gamma=1.0, y=torch.zeros(2, 3, dtype=torch.float64)), "y"),
+    ],
+)
+def test_prox_l2_bad_arguments(kwargs, name):
+    args = dict(z=torch.zeros(2, 4, dtype=torch.float64), y=torch.zeros(2, 4, dtype=torch.float64))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        Identity(4).prox_l2(args.pop("z"), args.pop("y"), **args)
 
 
 # --------------------------------------------------------------------------- Gaussian blur
@@ -438,6 +543,9 @@ def test_operator_bad_shapes_and_values(op):
         (lambda: box_mask((4, 4), (2, 2, 3, 1)), "box"),
         (lambda: box_mask((4, 4), (-1, 0, 1, 1)), "box"),
         (lambda: box_mask((4, 4), (0, 0, 1)), "box"),
+        (lambda: box_mask((4, 4), (1.5, 0, 1, 1)), "box"),  # fractional: was truncated to 1
+        (lambda: box_mask((4, 4), (0, 0, 2.0, 1)), "box"),
+        (lambda: box_mask((4, 4), (True, 0, 1, 1)), "box"),
         (lambda: box_mask((5,), (0, 0, 1, 1)), "shape"),
         (lambda: random_mask((4, 4), 1.5), "fraction"),
         (lambda: random_mask((4, 4), float("nan")), "fraction"),

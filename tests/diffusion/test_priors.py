@@ -8,9 +8,15 @@ import pytest
 import torch
 
 from diffusion.priors.analytic import GaussianPrior, MixturePrior
-from numerics.gaussian import linear_gaussian_posterior
 from numerics.gmm import GaussianMixture
-from tests.diffusion._helpers import SCHED, gen, one_thread, paper_gmm  # noqa: F401
+from tests.diffusion._helpers import (  # noqa: F401  (one_thread: autouse)
+    SCHED,
+    condition_gaussian,
+    gen,
+    one_thread,
+    paper_gmm,
+    paper_prior,
+)
 from tests.strategies import random_spd
 
 
@@ -121,18 +127,27 @@ def test_sample_xt_moments(t):
     np.testing.assert_allclose(prior.mean_xt(t), mean, atol=1e-14)
 
 
-def test_posterior_matches_numerics(rng):
+def test_posterior_matches_joint_gaussian_conditioning(rng):
+    """Independent route: each component's (x, y) joint Gaussian conditioned by a dense solve in
+    the test (condition_gaussian), weights from the evidences N(y; A mu_k, A S_k A^T + s^2 I)."""
     gm = paper_gmm()
     A = rng.normal(size=(1, 2))
     post = MixturePrior(gm, SCHED).posterior(A, 0.3, [0.4])
-    ref = gm.posterior(A, 0.3, [0.4])
-    np.testing.assert_allclose(post.gmm.weights, ref.weights)
-    np.testing.assert_allclose(post.gmm.means, ref.means)
+    parts = [
+        condition_gaussian(mu, S, A, 0.3, [0.4]) for mu, S in zip(gm.means, gm.covs, strict=True)
+    ]
+    logw = np.log(gm.weights) + np.array([p[2] for p in parts])
+    np.testing.assert_allclose(
+        post.gmm.weights, np.exp(logw - logw.max()) / np.exp(logw - logw.max()).sum(), rtol=1e-12
+    )
+    np.testing.assert_allclose(post.gmm.means, [p[0] for p in parts], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(post.gmm.covs, [p[1] for p in parts], rtol=1e-12, atol=1e-14)
     S = random_spd(rng, 2)
-    gp = GaussianPrior([0.0, 1.0], S, SCHED).posterior(torch.tensor(A), 0.3, torch.tensor([0.4]))
-    m, C = linear_gaussian_posterior([0.0, 1.0], S, A, 0.3, [0.4])
-    np.testing.assert_allclose(gp.loc, m)
-    np.testing.assert_allclose(gp.cov, C)
+    y64 = torch.tensor([0.4], dtype=torch.float64)
+    gp = GaussianPrior([0.0, 1.0], S, SCHED).posterior(torch.tensor(A), 0.3, y64)
+    m, C, _ = condition_gaussian([0.0, 1.0], S, A, 0.3, [0.4])
+    np.testing.assert_allclose(gp.loc, m, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(gp.cov, C, rtol=1e-12, atol=1e-14)
 
 
 def test_zero_weight_components_are_dropped():
@@ -159,3 +174,61 @@ def test_patch_scale_d256_k32():
     H = prior.hessian(x.detach(), t)
     assert x0.shape == x.shape and H.shape == (4, d, d)
     assert torch.isfinite(g).all() and torch.isfinite(H).all()
+
+
+def _scaled_winner(gm, x, t):
+    """Reference at huge |x|: the component of least Mahalanobis distance (forms scaled by
+    1/|x|^2 so they do not overflow) and its Sigma_{t,k}^{-1}, in numpy float64."""
+    ab, omab = SCHED.alpha_bar[t], SCHED.one_minus_alpha_bar[t]
+    u = x / np.abs(x).max()
+    precs = [np.linalg.inv(ab * S + omab * np.eye(gm.d)) for S in gm.covs]
+    k = int(np.argmin([u @ P @ u for P in precs]))
+    return k, precs[k], np.sqrt(ab) * gm.means[k]
+
+
+@pytest.mark.parametrize("dtype, scale", [(torch.float64, 1e200), (torch.float32, 1e25)])
+def test_far_away_points_stay_finite(dtype, scale):
+    """At |x| = 1e200 every component density underflows: score, Hessian, responsibilities and
+    the Tweedie mean used to be NaN. Now the nearest component (in Mahalanobis distance)
+    takes all the weight: score = -Sigma_k^-1 (x - sqrt(ab) mu_k), Hessian = -Sigma_k^-1;
+    the log-density, below the float range, is refused with a ValueError naming x."""
+    gm = paper_gmm()
+    prior = MixturePrior(gm, SCHED)
+    x = np.array([[1.0, -0.3], [1.0, 1.0], [-0.2, 1.0]]) * scale
+    for t in (0, 500):
+        xt = torch.tensor(x, dtype=dtype)
+        tt = torch.full((3,), t)
+        score, H = prior.score(xt, tt), prior.hessian(xt, tt)
+        r, x0 = prior.responsibilities(xt, tt), prior(xt, tt)
+        for out in (score, H, r, x0):
+            assert torch.isfinite(out).all()
+        for b in range(3):
+            k, P, m = _scaled_winner(gm, x[b], t)
+            assert r[b, k] == 1.0
+            ref = -P @ (x[b] - m)
+            np.testing.assert_allclose(score[b].double().numpy(), ref, rtol=1e-5)
+            np.testing.assert_allclose(H[b].double().numpy(), -P, rtol=1e-5)
+        with pytest.raises(ValueError, match="x: "):
+            prior.logpdf(xt, tt)
+    # a mixed batch: the ordinary rows keep their ordinary values (same batch shape)
+    xt = torch.tensor([[1e200, 0.0], [0.3, -0.2]], dtype=torch.float64)
+    near = torch.tensor([[5.0, 0.0], [0.3, -0.2]], dtype=torch.float64)
+    torch.testing.assert_close(prior.score(xt, 40)[1], prior.score(near, 40)[1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_x_is_refused(bad):
+    for prior in (paper_prior(), GaussianPrior([0.0, 0.0], np.eye(2), SCHED)):
+        x = torch.tensor([[0.0, 0.0], [bad, 1.0]], dtype=torch.float64)
+        for f in (prior.score, prior.logpdf, prior.responsibilities, prior.hessian, prior):
+            with pytest.raises(ValueError, match="x: contains NaN or Inf"):
+                f(x, torch.tensor([10, 10]))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.bool, "float32"])
+def test_sample_xt_refuses_non_floating_dtype(dtype):
+    """sample_xt(dtype=torch.int64) used to return the draws truncated to integers."""
+    with pytest.raises(TypeError, match="dtype"):
+        paper_prior().sample_xt(4, 10, dtype=dtype)
+    with pytest.raises(TypeError, match="dtype"):
+        paper_prior().sample(4, dtype=dtype)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from diffusion.guidance import DPSGuidance, ExactGuidance
-from diffusion.models import X0Adapter
+from diffusion.models import Denoiser, X0Adapter
 from diffusion.operators import Identity
 from diffusion.priors.analytic import GaussianPrior
 from diffusion.sampler import DivergenceError, sample
@@ -242,6 +242,31 @@ def gp():
 def test_bad_arguments(gp, kwargs, match):
     with pytest.raises(ValueError, match=match):
         sample(gp, (4, 2), SCHED, **kwargs)
+
+
+def test_callback_not_callable_is_refused_before_any_step(gp):
+    """It used to fail only at the first step, with "'int' object is not callable"."""
+    calls = []
+
+    def model(x, t):
+        calls.append(1)
+        return gp(x, t)
+
+    model.schedule = gp.schedule
+    with pytest.raises(TypeError, match="callback"):
+        sample(model, (4, 2), SCHED, eta=0.5, steps=5, callback=42)
+    assert calls == []
+
+
+def test_non_finite_state_is_a_divergence_even_without_max_abs():
+    """max_abs=None checks only for non-finite states: an Inf state is reported, not returned."""
+
+    class Inf(Denoiser):
+        def denoise(self, x_t, t):
+            return torch.full_like(x_t, float("inf"))
+
+    with pytest.raises(DivergenceError, match="non-finite values in 3 of 3 samples"):
+        sample(Inf(SCHED), (3, 2), SCHED, eta=0.0, steps=5, max_abs=None, generator=gen(0))
 
 
 def test_bad_states_models_and_laws(gp, exact):

@@ -131,6 +131,13 @@ def test_gaussian_moments_T1000(variance, start, device):
     _check_gaussian(SCHED, 20_000, variance, start, device)
 
 
+def _exact_chain(g, n, variance, start, generator):
+    """n draws of the eta = 1 chain under exact guidance g (float64, on the generator's device)."""
+    kw = dict(eta=1.0, guidance=g, variance=variance, start=start, dtype=torch.float64)
+    x = sample(None, (n, 2), SCHED, generator=generator, device=generator.device, **kw)
+    return x.cpu().numpy()
+
+
 @pytest.mark.parametrize("sigma_y", [0.01, 0.02, 0.05])
 def test_beta_tilde_underdisperses_near_beta_1(sigma_y, device):
     """Prior N(0, diag(1, 0.5)), A = I: posterior variances ~sigma_y^2 = 1e-4 .. 2.5e-3,
@@ -146,22 +153,7 @@ def test_beta_tilde_underdisperses_near_beta_1(sigma_y, device):
     m, S = g.posterior.loc, g.posterior.cov
     out = {}
     for variance in ("beta_tilde", "exact"):
-        x = (
-            sample(
-                None,
-                (n, 2),
-                SCHED,
-                eta=1.0,
-                guidance=g,
-                variance=variance,
-                start="exact",
-                generator=gen(21, device),
-                device=device,
-                dtype=torch.float64,
-            )
-            .cpu()
-            .numpy()
-        )
+        x = _exact_chain(g, n, variance, "exact", gen(21, device))
         r, sd = mse_ratio(x, m, np.trace(S))
         mean, cov = eta_chain_moments(m, S, 1.0, SCHED, start="exact", variance=variance)
         r_pred = 1 + (np.trace(cov) + np.sum((mean - m) ** 2)) / np.trace(S)
@@ -176,19 +168,20 @@ def test_beta_tilde_underdisperses_near_beta_1(sigma_y, device):
 def _gmm_run(y, n, variance, device, seed=31):
     prior = paper_prior()
     g = ExactGuidance.from_prior(prior, np.eye(2), 0.5, y)
-    x = sample(
-        None,
-        (n, 2),
-        SCHED,
-        eta=1.0,
-        guidance=g,
-        variance=variance,
-        start="standard",
-        generator=gen(seed, device),
-        device=device,
-        dtype=torch.float64,
-    )
-    return x.cpu().numpy(), g.posterior.gmm
+    return _exact_chain(g, n, variance, "standard", gen(seed, device)), g.posterior.gmm
+
+
+def _gmm_report(label, y, device, capsys):
+    """n = 20000 draws of the eta = 1 chain (exact variance): MSE(1)/MMSE and its sd, and the
+    W2 of 2000 of them to exact posterior samples with its floor (printed)."""
+    x, post = _gmm_run(y, 20_000, "exact", device)
+    r, sd = mse_ratio(x, post.mean(), post.mmse())
+    rng = np.random.default_rng(5)
+    w2 = w2_empirical(x[:2000], post.sample(2000, rng))
+    floor = metric_floor(w2_empirical, post.sample, 2000, rng)
+    with capsys.disabled():
+        print(f"\n{label}: MSE(1)/MMSE = {r:.4f} +- {sd:.4f}; W2 = {w2:.4f}, floor {floor:.4f}")
+    return r, sd, w2, floor
 
 
 @pytest.mark.slow
@@ -198,15 +191,7 @@ def test_gmm_exact_guidance_unimodal(device, capsys):
     <= 1.3 x the floor (n = 2000, exact W2 by POT; floor = mean over 5 pairs of exact sets).
     (With beta_tilde the ratio is not 2 but the Gaussian prediction for the dominant
     component's covariance, 1.978 -- 3 sd from 2 at this n; see docs/dps_accuracy.md.)"""
-    x, post = _gmm_run(Y_UNIMODAL, 20_000, "exact", device)
-    r, sd = mse_ratio(x, post.mean(), post.mmse())
-    rng = np.random.default_rng(5)
-    w2 = w2_empirical(x[:2000], post.sample(2000, rng))
-    floor = metric_floor(w2_empirical, post.sample, 2000, rng)
-    with capsys.disabled():
-        print(
-            f"\nnear-Gaussian y: MSE(1)/MMSE = {r:.4f} +- {sd:.4f}; W2 = {w2:.4f}, floor {floor:.4f}"
-        )
+    r, sd, w2, floor = _gmm_report("near-Gaussian y", Y_UNIMODAL, device, capsys)
     assert abs(r - 2) <= 4 * sd, (r, sd)
     assert w2 <= 1.3 * floor, (w2, floor)
 
@@ -222,11 +207,5 @@ def test_gmm_exact_guidance_unimodal_quick(device):
 def test_gmm_exact_guidance_bimodal_is_reported(device, capsys):
     """The bimodal y (posterior weights 0.65 / 0.35): no threshold -- reported (see
     docs/dps_accuracy.md). Only checks the run is finite and prints the numbers."""
-    x, post = _gmm_run(Y_BIMODAL, 20_000, "exact", device)
-    r, sd = mse_ratio(x, post.mean(), post.mmse())
-    rng = np.random.default_rng(5)
-    w2 = w2_empirical(x[:2000], post.sample(2000, rng))
-    floor = metric_floor(w2_empirical, post.sample, 2000, rng)
-    with capsys.disabled():
-        print(f"\nbimodal y: MSE(1)/MMSE = {r:.4f} +- {sd:.4f}; W2 = {w2:.4f}, floor {floor:.4f}")
+    r, sd, w2, floor = _gmm_report("bimodal y", Y_BIMODAL, device, capsys)
     assert np.isfinite(r) and np.isfinite(w2)

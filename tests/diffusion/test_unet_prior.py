@@ -267,3 +267,9 @@ def test_sampler_with_dps_through_loaded_unet(saved):
     )
     assert not torch.allclose(x0, x0_free)
     assert math.isfinite(float(x0_free.abs().max()))
+
+
+def test_load_refuses_non_floating_dtype():
+    """Checked before anything is read: an integer network would truncate every weight."""
+    with pytest.raises(TypeError, match="dtype"):
+        load_unet_prior("digits16", dtype=torch.int64)
