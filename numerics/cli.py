@@ -72,10 +72,7 @@ def parse_etas(text: str) -> list[float]:
 
 def positive_int(text: str) -> int:
     """An integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    v = _integer(text)
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
     return v
@@ -83,13 +80,17 @@ def positive_int(text: str) -> int:
 
 def seed_int(text: str) -> int:
     """An integer seed in [0, 2**32)."""
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    v = _integer(text)
     if not 0 <= v < 2**32:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {v}")
     return v
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
 
 
 def _finite(text: str) -> float:

@@ -94,17 +94,10 @@ def schedule_from_alpha_bar(log_alpha_bar, timesteps=None, *, beta=None) -> Sche
     omab = 0.0 - np.expm1(lab) + 0.0
     beta_tilde = np.zeros_like(beta)
     beta_tilde[1:] = beta[1:] * omab[:-1] / omab[1:]
-    arrays = dict(
-        beta=beta,
-        alpha=alpha,
-        alpha_bar=alpha_bar,
-        one_minus_alpha_bar=omab,
-        beta_tilde=beta_tilde,
-        timesteps=timesteps,
-    )
-    for a in arrays.values():
+    arrays = (beta, alpha, alpha_bar, omab, beta_tilde, timesteps)  # the fields, in order
+    for a in arrays:
         a.setflags(write=False)
-    return Schedule(**arrays)
+    return Schedule(*arrays)
 
 
 def linear_schedule(

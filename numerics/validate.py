@@ -10,8 +10,10 @@ import numpy as np
 
 __all__ = [
     "as_array",
+    "as_samples",
     "check_eta",
     "check_positive",
+    "check_sample_weights",
     "check_spd",
     "check_weights",
 ]
@@ -92,3 +94,26 @@ def check_weights(weights, name: str = "weights", *, atol: float = 1e-8) -> np.n
     if abs(arr.sum() - 1.0) > atol:
         raise ValueError(f"{name}: expected weights summing to 1, got sum {arr.sum()!r}")
     return arr
+
+
+def as_samples(x, name: str, *, d: int | None = None) -> np.ndarray:
+    """Return a sample set ``x`` as a finite ``(n, d)`` float64 array with n, d >= 1.
+
+    ``d``, when given, is the dimension it must have (that of another set).
+    """
+    arr = as_array(x, name, ndim=2)
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{name}: expected a non-empty (n, d) array, got shape {arr.shape}")
+    if d is not None and arr.shape[1] != d:
+        raise ValueError(f"{name}: expected shape (*, {d}) to match the first set, got {arr.shape}")
+    return arr
+
+
+def check_sample_weights(w, name: str, n: int) -> np.ndarray:
+    """Return the weights ``w`` of n samples (uniform when ``w`` is None) as a ``(n,)`` array."""
+    if w is None:
+        return np.full(n, 1.0 / n)
+    w = check_weights(w, name)
+    if w.shape[0] != n:
+        raise ValueError(f"{name}: expected shape ({n},) to match the samples, got {w.shape}")
+    return w

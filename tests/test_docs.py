@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numerics.dp_curve.driver import DEFAULT_PROBLEM, build_parser, load_problem
+from numerics.dp_curve import DEFAULT_PROBLEM, build_parser, load_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
