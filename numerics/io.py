@@ -75,8 +75,9 @@ def read_json(path, *, what: str = "file"):
     Raises
     ------
     ValueError
-        One line starting with ``what`` and naming the file, when it cannot be read or is
-        not JSON (the caller turns it into its own error, e.g. a usage error naming the option).
+        One line starting with ``what`` and naming the file, when it cannot be read, is not
+        UTF-8 text (e.g. a binary file) or is not JSON (the caller turns it into its own
+        error, e.g. a usage error naming the option).
 
     Examples
     --------
@@ -93,9 +94,15 @@ def read_json(path, *, what: str = "file"):
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ValueError(f"{what}: cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{what}: {path} is not UTF-8 text (byte {exc.start}); expected a JSON file"
+        ) from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(
             f"{what}: {path} is not valid JSON ({exc.msg}, line {exc.lineno})"
         ) from exc
+    except RecursionError as exc:
+        raise ValueError(f"{what}: {path} is JSON nested too deeply to read") from exc

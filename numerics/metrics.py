@@ -41,7 +41,7 @@ import math
 import numpy as np
 from scipy.spatial import cKDTree
 
-from numerics.gaussian import bures_w2, gaussian_kl
+from numerics.gaussian import bures_w2, bures_w2_eigh, gaussian_kl
 from numerics.transport import (
     orthonormal_directions,
     random_directions,
@@ -49,7 +49,7 @@ from numerics.transport import (
     w2_empirical,
     w2_to_gmm,
 )
-from numerics.validate import as_array, as_samples, check_spd
+from numerics.validate import as_array, as_samples, check_positive, check_spd
 
 __all__ = [
     "conditional_mse",
@@ -310,16 +310,11 @@ def gaussian_fit_kl(X, Y) -> float:
 
 
 def _frechet_rank_safe(X, Y) -> float:
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
+    X = _fit_samples(X, "X", d=None, min_n=2)
+    Y = _fit_samples(Y, "Y", d=X.shape[1], min_n=2)
     Sx = np.atleast_2d(np.cov(X, rowvar=False))
     Sy = np.atleast_2d(np.cov(Y, rowvar=False))
-    lam, U = np.linalg.eigh(0.5 * (Sx + Sx.T))
-    root = (U * np.sqrt(np.clip(lam, 0.0, None))) @ U.T
-    mid = root @ Sy @ root
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh(0.5 * (mid + mid.T)), 0.0, None)).sum()
-    dm = X.mean(axis=0) - Y.mean(axis=0)
-    return float(max(dm @ dm + np.trace(Sx) + np.trace(Sy) - 2.0 * cross, 0.0))
+    return bures_w2_eigh(X.mean(axis=0) - Y.mean(axis=0), Sx, Sy)
 
 
 # --------------------------------------------------------------------------- floor
@@ -418,8 +413,13 @@ def psnr(x, ref, *, data_range: float = 2.0) -> np.ndarray:
     >>> psnr(np.zeros((2, 4)), np.full(4, 0.2)).round(6).tolist()   # MSE 0.04, R = 2
     [20.0, 20.0]
     """
-    x = np.asarray(x, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
+    x = as_array(x, "x", ndim=2)
+    ref = as_array(ref, "ref")
+    if ref.shape not in ((x.shape[1],), (1, x.shape[1]), x.shape):
+        raise ValueError(
+            f"ref: expected shape {x.shape}, (1, {x.shape[1]}) or ({x.shape[1]},), got {ref.shape}"
+        )
+    data_range = check_positive(data_range, "data_range")
     err = np.mean((x - ref) ** 2, axis=1)
     return 10.0 * np.log10(data_range**2 / np.maximum(err, 1e-20))
 
@@ -438,12 +438,18 @@ def _mean_se(err: np.ndarray, return_se: bool, name: str):
     return mean, float(err.std(ddof=1) / np.sqrt(err.shape[0]))
 
 
-def _fit(x, name: str, *, d: int | None, min_n: int | None):
+def _fit_samples(x, name: str, *, d: int | None, min_n: int | None) -> np.ndarray:
+    """A sample set with enough points to fit a Gaussian (d + 1 when ``min_n`` is None)."""
     arr = as_samples(x, name, d=d)
     n, dd = arr.shape
-    need = max(min_n or 0, dd + 1 if min_n is None else 0, 2)
+    need = max(dd + 1 if min_n is None else min_n, 2)
     if n < need:
         raise ValueError(f"{name}: expected at least {need} samples to fit a Gaussian, got {n}")
+    return arr
+
+
+def _fit(x, name: str, *, d: int | None, min_n: int | None):
+    arr = _fit_samples(x, name, d=d, min_n=min_n)
     cov = np.atleast_2d(np.cov(arr, rowvar=False, ddof=1))
     return arr.mean(axis=0), 0.5 * (cov + cov.T)
 

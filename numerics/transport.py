@@ -62,7 +62,7 @@ import warnings
 import numpy as np
 import ot
 
-from numerics.validate import as_samples, check_sample_weights
+from numerics.validate import as_array, as_samples, check_sample_weights
 
 __all__ = [
     "orthonormal_directions",
@@ -280,11 +280,15 @@ def sliced_w2(X, Y, theta, *, a=None, b=None, rescale: bool = False) -> float:
     >>> round(sliced_w2(X, X + np.array([3.0, 4.0]), th, rescale=True), 9)
     5.0
     """
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    theta = np.asarray(theta, dtype=np.float64)
-    if a is None:
+    X = as_samples(X, "X")
+    Y = as_samples(Y, "Y", d=X.shape[1])
+    theta = as_array(theta, "theta", shape=(X.shape[1], None))
+    if theta.shape[1] < 1:
+        raise ValueError("theta: expected at least one direction (column)")
+    if a is None and b is None:
         sw = float(ot.sliced_wasserstein_distance(X, Y, projections=theta, p=2))
     else:
+        a = check_sample_weights(a, "a", X.shape[0])
+        b = check_sample_weights(b, "b", Y.shape[0])
         sw = float(ot.sliced_wasserstein_distance(X, Y, a, b, projections=theta, p=2))
     return math.sqrt(X.shape[1]) * sw if rescale else sw

@@ -18,6 +18,7 @@ from numerics.chain import STARTS, VARIANCES
 from numerics.cli import (
     ArgumentParser,
     UsageError,
+    check_out_dir,
     fail,
     nonneg_float,
     parse_etas,
@@ -118,6 +119,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         problem = _load(args.problem)
         _check_device(args.sampler, args.device)
+        out = check_out_dir(args.out, "--out")
         result = run(
             problem,
             etas=args.eta,
@@ -135,8 +137,10 @@ def main(argv=None) -> int:
         )
     except (ValueError, FloatingPointError) as exc:  # UsageError and ProblemError included
         return fail(PROG, exc)
-    out = args.out
-    write_outputs(result, problem, out)
+    try:
+        write_outputs(result, problem, out)
+    except OSError as exc:
+        return fail(PROG, UsageError(f"--out {out}: cannot write: {exc.strerror or exc}"))
     mmse = result["mmse"]
     print(
         f"MMSE = {mmse:.5f}   W2 floor = {result['floors']['w2']:.4f}   (n = {args.samples} per eta)"
