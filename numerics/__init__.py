@@ -24,53 +24,25 @@ try:
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0+unknown"
 
-#: the submodule that defines each name of ``__all__``
+#: the submodule that defines each name of ``__all__`` (the names of its ``__all__`` listed here)
 _HOME = {
     name: module
     for module, names in {
-        "numerics.schedule": ("Schedule", "linear_schedule", "respace", "schedule_from_alpha_bar"),
-        "numerics.gaussian": (
-            "bures_w2",
-            "eta_chain_moments",
-            "gaussian_kl",
-            "linear_gaussian_posterior",
-            "reverse_kernel",
-        ),
-        "numerics.gmm": ("GaussianMixture", "pruned_posterior"),
-        "numerics.gmm_posterior": (
-            "conditional_score",
-            "mixture_posterior",
-            "squared_error_variance",
-        ),
-        "numerics.dp": (
-            "dp_function",
-            "eta_for_perception",
-            "gaussian_eta_curve",
-            "shrink",
-            "shrink_factor_for_perception",
-        ),
-        "numerics.chain": ("eta_chain", "initial_state", "run_posterior_chain", "step_covariance"),
-        "numerics.dps": ("dps_score",),
-        "numerics.metrics": (
-            "conditional_mse",
-            "frechet_distance",
-            "gaussian_fit_kl",
-            "gaussian_fit_w2",
-            "knn_kl",
-            "knn_kl_or_none",
-            "metric_floor",
-            "mse_to_truth",
-            "psnr",
-        ),
-        "numerics.transport": (
-            "orthonormal_directions",
-            "random_directions",
-            "sliced_w2",
-            "w2_empirical",
-            "w2_to_gmm",
-        ),
+        "numerics.schedule": "Schedule linear_schedule respace schedule_from_alpha_bar",
+        "numerics.gaussian": "bures_w2 eta_chain_moments gaussian_kl linear_gaussian_posterior "
+        "reverse_kernel",
+        "numerics.gmm": "GaussianMixture pruned_posterior",
+        "numerics.gmm_posterior": "conditional_score mixture_posterior squared_error_variance",
+        "numerics.dp": "dp_function eta_for_perception gaussian_eta_curve shrink "
+        "shrink_factor_for_perception",
+        "numerics.chain": "eta_chain initial_state run_posterior_chain step_covariance",
+        "numerics.dps": "dps_score",
+        "numerics.metrics": "conditional_mse frechet_distance gaussian_fit_kl gaussian_fit_w2 "
+        "knn_kl knn_kl_or_none metric_floor mse_to_truth psnr",
+        "numerics.transport": "orthonormal_directions random_directions sliced_w2 w2_empirical "
+        "w2_to_gmm",
     }.items()
-    for name in names
+    for name in names.split()
 }
 
 __all__ = sorted(_HOME)

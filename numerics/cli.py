@@ -62,11 +62,9 @@ def check_out_dir(path, option: str = "--out") -> Path:
     >>> import tempfile, pathlib
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "file"
     >>> _ = f.write_text("x")
-    >>> try:
-    ...     check_out_dir(f / "run")
-    ... except UsageError as exc:
-    ...     print(str(exc).replace(str(f), "FILE"))
-    --out FILE/run: FILE is a file, not a folder
+    >>> check_out_dir(f / "run")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    numerics.cli.UsageError: --out .../file/run: .../file is a file, not a folder
     """
     path = Path(path)
     probe = path

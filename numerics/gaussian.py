@@ -208,12 +208,8 @@ def gaussian_kl(m1, S1, m2, S2) -> float:
     computed with the Cholesky factors :math:`S_i = L_i L_i^\top`:
     :math:`\operatorname{tr}(S_2^{-1}S_1) = \|L_2^{-1}L_1\|_F^2` and the quadratic form
     :math:`\|L_2^{-1}(m_2 - m_1)\|^2` are sums of squares: never negative, and finite unless
-    the divergence itself exceeds the float64 range (then ValueError, never NaN).
-
-    Raises
-    ------
-    ValueError
-        Naming the argument for bad input, or when the divergence exceeds the float64 range.
+    the divergence itself exceeds the float64 range (then ValueError, never NaN; bad input
+    is a ValueError naming the argument too).
 
     Examples
     --------
