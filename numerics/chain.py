@@ -185,6 +185,7 @@ def run_posterior_chain(
     rng: np.random.Generator,
     start: str = "standard",
     variance: str = "beta_tilde",
+    score: Callable[[np.ndarray, int], np.ndarray] | None = None,
     callback=None,
     progress: bool = False,
 ) -> np.ndarray:
@@ -192,6 +193,8 @@ def run_posterior_chain(
 
     Draws x_T with :func:`initial_state` and runs :func:`eta_chain` with
     ``posterior.score(x, t, schedule)`` (and ``posterior.hessian`` for ``variance="exact"``).
+    ``score`` replaces the posterior's score (e.g. :func:`numerics.dps.dps_score`); x_T's law
+    (``start="exact"``) and the Hessian stay the posterior's.
 
     Returns
     -------
@@ -201,8 +204,10 @@ def run_posterior_chain(
         raise ValueError(f"n: expected a positive integer, got {n!r}")
     law = posterior.diffused(schedule, schedule.T) if start == "exact" else None
     x_T = initial_state(n, posterior.d, schedule, eta, rng=rng, start=start, law=law)
+    if score is None:
+        score = lambda x, t: posterior.score(x, t, schedule)  # noqa: E731
     return eta_chain(
-        lambda x, t: posterior.score(x, t, schedule),
+        score,
         x_T,
         schedule,
         eta,

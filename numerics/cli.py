@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+from pathlib import Path
 
 __all__ = [
     "ArgumentParser",
     "UsageError",
+    "check_out_dir",
     "fail",
     "nonneg_float",
     "parse_etas",
@@ -40,6 +43,38 @@ def fail(prog: str, exc: BaseException, status: int = 2) -> int:
     msg = " ".join(str(exc).split())
     print(f"{prog}: error: {msg}", file=sys.stderr)
     return status
+
+
+def check_out_dir(path, option: str = "--out") -> Path:
+    """Check, before any work, that the output folder ``path`` can be created and written.
+
+    Nothing is created: the folder (or its nearest existing parent) must be a writable
+    folder, and no part of the path may be a file. The writes themselves can still fail
+    (disk full, a folder made read-only meanwhile): wrap them too.
+
+    Raises
+    ------
+    UsageError
+        One line naming ``option`` and the path.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "file"
+    >>> _ = f.write_text("x")
+    >>> check_out_dir(f / "run")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    numerics.cli.UsageError: --out .../file/run: .../file is a file, not a folder
+    """
+    path = Path(path)
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"{option} {path}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: {probe} is not writable")
+    return path
 
 
 def parse_etas(text: str) -> list[float]:
@@ -72,10 +107,7 @@ def parse_etas(text: str) -> list[float]:
 
 def positive_int(text: str) -> int:
     """An integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    v = _integer(text)
     if v < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v}")
     return v
@@ -83,13 +115,17 @@ def positive_int(text: str) -> int:
 
 def seed_int(text: str) -> int:
     """An integer seed in [0, 2**32)."""
-    try:
-        v = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
+    v = _integer(text)
     if not 0 <= v < 2**32:
         raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**32), got {v}")
     return v
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from exc
 
 
 def _finite(text: str) -> float:

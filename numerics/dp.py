@@ -17,6 +17,9 @@ References
 1. Z. Wang et al., arXiv 2503.20297 (2025), Theorem 2.
 2. D. Freirich, T. Michaeli, R. Meir, "A Theory of the Distortion-Perception Tradeoff in
    Wasserstein Space", NeurIPS 2021.
+3. Y. Blau, T. Michaeli, "The Perception-Distortion Tradeoff", CVPR 2018.
+
+The derivation, checked in sympy, is :mod:`theory.theorem2`.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from numerics.validate import as_array, check_eta, check_positive, check_spd
 
 __all__ = [
     "bures_w2",
+    "bures_w2_eigh",
     "eta_chain_moments",
     "gaussian_kl",
     "linear_gaussian_posterior",
@@ -111,6 +112,12 @@ def bures_w2(m1, S1, m2, S2, *, squared: bool = False) -> float:
     terms cancel and W2 is the square root of a rounding error (about 1e-8 for
     unit-scale covariances): compare ``squared=True`` values there, not W2.
 
+    Inputs of extreme scale (means beyond about 1e60, covariances beyond 1e120, or all
+    below 1e-60 and 1e-120) are rescaled first (W2 is homogeneous of degree 1), so that the
+    product :math:`S_1^{1/2} S_2 S_1^{1/2}` neither overflows nor underflows; where a
+    singular covariance makes POT's square root meet a negative rounding eigenvalue, the
+    eigenvalues are clipped at 0 (:func:`bures_w2_eigh`).
+
     Parameters
     ----------
     m1, m2 : (d,) arrays
@@ -118,22 +125,76 @@ def bures_w2(m1, S1, m2, S2, *, squared: bool = False) -> float:
     squared : bool
         Return :math:`W_2^2` (clipped at 0) instead of :math:`W_2`.
 
+    Raises
+    ------
+    ValueError
+        Naming the argument for bad input, or when the result exceeds the float64 range.
+
     Examples
     --------
     >>> float(bures_w2([0.0], [[1.0]], [10.0], [[1.0]]))
     10.0
+    >>> float(bures_w2([0.0], [[1e300]], [0.0], [[4e300]]))  # sqrt(4e300) - sqrt(1e300)
+    1e+150
     """
     m1 = as_array(m1, "m1", ndim=1)
     d = m1.shape[0]
     m2 = as_array(m2, "m2", shape=(d,))
     S1 = _check_psd(S1, "S1", d)
     S2 = _check_psd(S2, "S2", d)
-    w = float(ot.gaussian.bures_wasserstein_distance(m1, m2, S1, S2))
-    if squared:
-        # Recompute the square from POT's pieces to keep the cancellation visible.
-        b2 = float(ot.gaussian.bures_distance(S1, S2)) ** 2
-        return max(float(np.sum((m1 - m2) ** 2)) + b2, 0.0)
-    return w
+    s = max(
+        np.abs(m1).max(), np.abs(m2).max(), np.sqrt(np.abs(S1).max()), np.sqrt(np.abs(S2).max())
+    )
+    if s == 0.0:
+        return 0.0
+    if not 1e-60 <= s <= 1e60:  # rescale: W2 is homogeneous of degree 1
+        m1, m2, S1, S2 = m1 / s, m2 / s, S1 / s / s, S2 / s / s
+    else:
+        s = 1.0
+    try:
+        with np.errstate(invalid="ignore"):
+            w = float(ot.gaussian.bures_wasserstein_distance(m1, m2, S1, S2))
+            # squared: recompute the square from POT's pieces to keep the cancellation visible
+            b2 = float(ot.gaussian.bures_distance(S1, S2)) ** 2 if squared else 0.0
+    except np.linalg.LinAlgError:  # a NaN square root (below) reached an eigendecomposition
+        w = b2 = float("nan")
+    out = max(float(np.sum((m1 - m2) ** 2)) + b2, 0.0) if squared else w
+    if np.isnan(out):  # POT's sqrtm of a singular covariance met a negative eigenvalue
+        out = bures_w2_eigh(m1 - m2, S1, S2)
+        out = out if squared else float(np.sqrt(out))
+    with np.errstate(over="ignore"):
+        out = out * s * s if squared else out * s
+    if not np.isfinite(out):
+        raise ValueError("m1, S1, m2, S2: the distance exceeds the float64 range")
+    return out
+
+
+def bures_w2_eigh(dm, S1, S2) -> float:
+    r"""Squared Bures W2 from the mean difference ``dm`` and the covariances, by eigendecompositions
+    whose negative rounding eigenvalues are clipped at 0.
+
+    .. math::
+
+        W_2^2 = \|dm\|^2 + \operatorname{tr} S_1 + \operatorname{tr} S_2
+        - 2 \sum_i \sqrt{\max(\lambda_i, 0)}, \qquad
+        \lambda = \operatorname{eig}\big(R S_2 R\big), \quad
+        R = U \operatorname{diag}\big(\max(\mu, 0)\big)^{1/2} U^\top, \quad
+        S_1 = U \operatorname{diag}(\mu) U^\top,
+
+    clipped at 0. Finite for singular (rank-deficient) covariances, e.g. sample covariances
+    of n <= d points, where the square roots of :func:`bures_w2` meet negative eigenvalues.
+    No input checks (the callers validate).
+
+    Examples
+    --------
+    >>> bures_w2_eigh(np.array([3.0, 4.0]), np.eye(2), np.eye(2))
+    25.0
+    """
+    lam, U = np.linalg.eigh(0.5 * (S1 + S1.T))
+    root = (U * np.sqrt(np.clip(lam, 0.0, None))) @ U.T
+    mid = root @ S2 @ root
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(0.5 * (mid + mid.T)), 0.0, None)).sum()
+    return float(max(dm @ dm + np.trace(S1) + np.trace(S2) - 2.0 * cross, 0.0))
 
 
 def gaussian_kl(m1, S1, m2, S2) -> float:
@@ -143,6 +204,12 @@ def gaussian_kl(m1, S1, m2, S2) -> float:
 
         \tfrac12\big[\operatorname{tr}(S_2^{-1}S_1) + (m_2-m_1)^\top S_2^{-1}(m_2-m_1) - d
         + \log\det S_2 - \log\det S_1\big]
+
+    computed with the Cholesky factors :math:`S_i = L_i L_i^\top`:
+    :math:`\operatorname{tr}(S_2^{-1}S_1) = \|L_2^{-1}L_1\|_F^2` and the quadratic form
+    :math:`\|L_2^{-1}(m_2 - m_1)\|^2` are sums of squares: never negative, and finite unless
+    the divergence itself exceeds the float64 range (then ValueError, never NaN; bad input
+    is a ValueError naming the argument too).
 
     Examples
     --------
@@ -154,14 +221,18 @@ def gaussian_kl(m1, S1, m2, S2) -> float:
     m2 = as_array(m2, "m2", shape=(d,))
     S1 = check_spd(S1, "S1", d=d)
     S2 = check_spd(S2, "S2", d=d)
-    c1 = sla.cho_factor(S1, lower=True)
-    c2 = sla.cho_factor(S2, lower=True)
-    diff = m2 - m1
-    tr = np.trace(sla.cho_solve(c2, S1))
-    quad = diff @ sla.cho_solve(c2, diff)
-    logdet1 = 2 * np.sum(np.log(np.diag(c1[0])))
-    logdet2 = 2 * np.sum(np.log(np.diag(c2[0])))
-    return float(0.5 * (tr + quad - d + logdet2 - logdet1))
+    L1 = sla.cholesky(S1, lower=True)
+    L2 = sla.cholesky(S2, lower=True)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is caught below
+        W = sla.solve_triangular(L2, L1, lower=True, check_finite=False)
+        v = sla.solve_triangular(L2, m2 - m1, lower=True, check_finite=False)
+        tr = np.sum(W * W)
+        quad = v @ v
+    logdet = 2.0 * (np.sum(np.log(np.diag(L2))) - np.sum(np.log(np.diag(L1))))
+    kl = 0.5 * (tr + quad - d + logdet)
+    if not np.isfinite(kl):
+        raise ValueError("m1, S1, m2, S2: the divergence exceeds the float64 range")
+    return float(max(kl, 0.0))
 
 
 def reverse_kernel(S, schedule: Schedule, t: int):

@@ -8,7 +8,9 @@ project does to it:
 
   .. math::
 
-      \tilde w_k \propto w_k\, N(y;\ A\mu_k,\ A S_k A^\top + \sigma_y^2 I).
+      \tilde w_k \propto w_k\, N(y;\ A\mu_k,\ A S_k A^\top + \sigma_y^2 I)
+
+  (:mod:`numerics.gmm_posterior`, the one route for it).
 
 * **VP diffusion** :math:`x_t = \sqrt{\bar\alpha_t} x_0 + \sqrt{1-\bar\alpha_t}\,\varepsilon`:
 
@@ -35,7 +37,7 @@ With responsibilities :math:`r_k(x) \propto w_k N(x; \sqrt{\bar\alpha_t}\mu_k, \
     \big(I + (1-\bar\alpha_t)\nabla^2 \log p_t\big).
 
 The exact conditional score :math:`\nabla \log p_t(x_t \mid y)` is the score of the diffused
-posterior mixture (:func:`conditional_score`).
+posterior mixture (:func:`numerics.gmm_posterior.conditional_score`).
 
 Memory: quantities of size ``n*K*d`` are formed for every call; ``n*d*d`` only for
 :meth:`GaussianMixture.hessian` and :meth:`GaussianMixture.tweedie_cov`; ``n*K*d*d`` never.
@@ -57,12 +59,11 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
-import scipy.linalg as sla
 from scipy.special import logsumexp
 
-from numerics.gaussian import linear_gaussian_posterior
+from numerics.gmm_posterior import conditional_score, mixture_posterior, squared_error_variance
 from numerics.schedule import Schedule
-from numerics.validate import as_array, check_positive, check_spd, check_weights
+from numerics.validate import as_array, check_spd, check_weights
 
 __all__ = ["GaussianMixture", "conditional_score", "pruned_posterior", "squared_error_variance"]
 
@@ -237,9 +238,9 @@ class GaussianMixture:
             \log \tilde w_k = \log w_k + \log N(y; A\mu_k, A S_k A^\top + \sigma_y^2 I)
             - \operatorname{logsumexp}_j(\cdot),
 
-        with :math:`(m_k, C_k)` from :func:`numerics.gaussian.linear_gaussian_posterior`.
-        The weights are normalised in log space, so a component whose evidence underflows
-        gets weight 0 (not NaN).
+        with :math:`(m_k, C_k)` from :func:`numerics.gaussian.linear_gaussian_posterior`, by
+        :func:`numerics.gmm_posterior.mixture_posterior` (``floor=0``). The weights are
+        normalised in log space, so a component whose evidence underflows gets weight 0 (not NaN).
 
         Parameters
         ----------
@@ -261,27 +262,8 @@ class GaussianMixture:
         >>> post.covs.ravel().round(12).tolist()
         [0.5, 0.5]
         """
-        d = self.d
-        A = as_array(A, "A", ndim=2)
-        if A.shape[1] != d or A.shape[0] < 1:
-            raise ValueError(f"A: expected shape (m, {d}) with m >= 1, got {A.shape}")
-        m = A.shape[0]
-        sigma_y = check_positive(sigma_y, "sigma_y")
-        y = as_array(y, "y", shape=(m,))
-        log_ev = np.empty(self.K)
-        post_m = np.empty((self.K, d))
-        post_S = np.empty((self.K, d, d))
-        for k in range(self.K):
-            mu, S = self._means[k], self._covs[k]
-            G = A @ S @ A.T + sigma_y**2 * np.eye(m)
-            L = sla.cholesky(0.5 * (G + G.T), lower=True)
-            u = sla.solve_triangular(L, y - A @ mu, lower=True)
-            log_ev[k] = -0.5 * (u @ u) - np.sum(np.log(np.diag(L))) - 0.5 * m * _LOG_2PI
-            post_m[k], post_S[k] = linear_gaussian_posterior(mu, S, A, sigma_y, y)
-        with np.errstate(divide="ignore"):
-            lw = np.log(self._weights) + log_ev
-        w = np.exp(lw - logsumexp(lw))
-        return GaussianMixture(w / w.sum(), post_m, post_S)
+        w, means, covs, _ = mixture_posterior(self, A, sigma_y, y)
+        return GaussianMixture(w, means, covs)
 
     # --------------------------------------------------------- diffused mixture
     def diffused(self, schedule: Schedule, t: int) -> GaussianMixture:
@@ -362,15 +344,8 @@ class GaussianMixture:
     def responsibilities(self, x, t: int = 0, schedule: Schedule | None = None) -> np.ndarray:
         r""":math:`r_k(x) = w_k N(x; \sqrt{\bar\alpha_t}\mu_k, \Sigma_{t,k}) / p_t(x)`, via log-sum-exp.
 
-        Parameters
-        ----------
-        x : (n, d) array
-        t : int in [0, T], default 0
-        schedule : Schedule, optional when ``t == 0``
-
-        Returns
-        -------
-        (n, K) array, rows summing to 1
+        ``x`` (n, d), ``t`` in [0, T] and ``schedule`` as in :meth:`logpdf`; returns
+        an (n, K) array, rows summing to 1.
         """
         return np.exp(self._terms(x, t, schedule)["lr"])
 
@@ -378,15 +353,8 @@ class GaussianMixture:
         r""":math:`\nabla_x \log p_t(x) = \sum_k r_k(x)\, g_k(x)`,
         :math:`g_k = -\Sigma_{t,k}^{-1}(x - \sqrt{\bar\alpha_t}\mu_k)`.
 
-        Parameters
-        ----------
-        x : (n, d) array
-        t : int in [0, T], default 0
-        schedule : Schedule, optional when ``t == 0``
-
-        Returns
-        -------
-        (n, d) array
+        ``x`` (n, d), ``t`` in [0, T] and ``schedule`` as in :meth:`logpdf`; returns
+        an (n, d) array.
 
         Examples
         --------
@@ -412,15 +380,8 @@ class GaussianMixture:
         The second sum equals :math:`\sum_k r_k g_k g_k^\top - s s^\top` (since
         :math:`\sum_k r_k = 1`); the centred form avoids the cancellation.
 
-        Parameters
-        ----------
-        x : (n, d) array
-        t : int in [0, T], default 0
-        schedule : Schedule, optional when ``t == 0``
-
-        Returns
-        -------
-        (n, d, d) array, symmetric
+        ``x`` (n, d), ``t`` in [0, T] and ``schedule`` as in :meth:`logpdf`; returns
+        an (n, d, d) array, symmetric.
         """
         tm = self._terms(x, t, schedule)
         g, r, s = self._grads(tm)
@@ -447,15 +408,8 @@ class GaussianMixture:
         (x - \sqrt{\bar\alpha_t}\mu_k)\big)`, which does not divide by
         :math:`\sqrt{\bar\alpha_t}` (about 6e-3 at t = T = 1000).
 
-        Parameters
-        ----------
-        x : (n, d) array
-        t : int in [1, T]
-        schedule : Schedule
-
-        Returns
-        -------
-        (n, d) array
+        ``x`` (n, d), ``t`` in [1, T] and ``schedule`` as in :meth:`logpdf`; returns
+        an (n, d) array.
         """
         tm = self._terms(x, t, schedule, min_t=1)
         mk, r = self._posterior_means(tm)
@@ -472,15 +426,8 @@ class GaussianMixture:
         ((1-\bar\alpha_t)\lambda_k/(\bar\alpha_t\lambda_k + 1 - \bar\alpha_t)) U_k^\top`. This
         avoids the cancellation of the Hessian form near t = T.
 
-        Parameters
-        ----------
-        x : (n, d) array
-        t : int in [1, T]
-        schedule : Schedule
-
-        Returns
-        -------
-        (n, d, d) array, symmetric positive semi-definite
+        ``x`` (n, d), ``t`` in [1, T] and ``schedule`` as in :meth:`logpdf`; returns
+        an (n, d, d) array, symmetric positive semi-definite.
         """
         tm = self._terms(x, t, schedule, min_t=1)
         mk, r = self._posterior_means(tm)
@@ -492,37 +439,6 @@ class GaussianMixture:
         B = np.sqrt(r)[:, :, None] * (mk - m[:, None, :])
         C += np.matmul(np.swapaxes(B, 1, 2), B)
         return 0.5 * (C + np.swapaxes(C, 1, 2))
-
-
-def conditional_score(
-    prior: GaussianMixture, A, sigma_y, y, x, t: int, schedule: Schedule | None
-) -> np.ndarray:
-    r"""Exact conditional score :math:`\nabla_{x_t} \log p_t(x_t \mid y)` for a mixture prior.
-
-    .. math::
-
-        \nabla \log p_t(x_t \mid y) = \nabla \log p_t(x_t) + \nabla \log p_t(y \mid x_t)
-        = \text{score of the diffused posterior mixture at } x_t,
-
-    i.e. ``prior.posterior(A, sigma_y, y).score(x, t, schedule)``.
-
-    Parameters
-    ----------
-    prior : GaussianMixture
-    A : (m, d) array
-    sigma_y : float > 0
-    y : (m,) array
-    x : (n, d) array
-    t : int in [0, T]
-    schedule : Schedule, optional when ``t == 0``
-
-    Returns
-    -------
-    (n, d) array
-    """
-    if not isinstance(prior, GaussianMixture):
-        raise ValueError(f"prior: expected a GaussianMixture, got {type(prior).__name__}")
-    return prior.posterior(A, sigma_y, y).score(x, t, schedule)
 
 
 def _alphas(t, schedule, *, min_t: int, allow_none: bool):
@@ -542,7 +458,7 @@ def _alphas(t, schedule, *, min_t: int, allow_none: bool):
 
 
 def pruned_posterior(gmm, A, sigma_y, y, *, floor: float = 1e-10):
-    r"""The posterior mixture of :meth:`numerics.gmm.GaussianMixture.posterior`, pruned.
+    r"""The posterior mixture of :meth:`GaussianMixture.posterior` without its light components.
 
     .. math::
 
@@ -551,79 +467,27 @@ def pruned_posterior(gmm, A, sigma_y, y, *, floor: float = 1e-10):
         m_k = \mu_k + S_k A^\top G_k^{-1}(y - A\mu_k), \quad
         C_k = S_k - S_k A^\top G_k^{-1} A S_k .
 
-    The evidence of every component is computed first (stacked over k); the per-component
-    posteriors only for the components of weight >= ``floor``, which are renormalised. This
-    is about 4x cheaper than the full route at d = 256, K = 32 when few components survive.
+    The same route (:func:`numerics.gmm_posterior.mixture_posterior`): the evidence of every
+    component first, the per-component posteriors only for the components of weight >=
+    ``floor`` (at least the heaviest), which are renormalised. Much cheaper than the full
+    posterior at d = 256, K = 32 when few components survive.
 
     Parameters
     ----------
-    gmm : numerics.gmm.GaussianMixture
+    gmm : GaussianMixture
     A : (m, d) array
     sigma_y : float > 0
     y : (m,) array
-    floor : float
+    floor : float in [0, 1)
         Weight below which a posterior component is dropped.
 
     Returns
     -------
-    posterior : numerics.gmm.GaussianMixture
+    posterior : GaussianMixture
     dropped_mass : float
         Total posterior weight of the dropped components.
     """
-    A = np.asarray(A, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    m = A.shape[0]
-    S, mu = gmm.covs, gmm.means
-    SA = S @ A.T  # (K, d, m)
-    G = A @ SA + sigma_y**2 * np.eye(m)
-    G = 0.5 * (G + np.swapaxes(G, 1, 2))
-    L = np.linalg.cholesky(G)
-    r = y[None, :] - mu @ A.T  # (K, m)
-    u = np.linalg.solve(L, r[:, :, None])[:, :, 0]
-    logdet = np.sum(np.log(np.diagonal(L, axis1=1, axis2=2)), axis=1)
-    with np.errstate(divide="ignore"):
-        lw = np.log(gmm.weights) - 0.5 * np.sum(u * u, axis=1) - logdet
-    w = np.exp(lw - lw.max())
-    w /= w.sum()
-    keep = np.flatnonzero(w >= floor)
-    means, covs = [], []
-    for k in keep:
-        cf = (L[k], True)
-        means.append(mu[k] + SA[k] @ sla.cho_solve(cf, r[k]))
-        C = S[k] - SA[k] @ sla.cho_solve(cf, SA[k].T)
-        covs.append(0.5 * (C + C.T))
-    wk = w[keep] / w[keep].sum()
-    return GaussianMixture(wk, np.array(means), np.array(covs)), float(w[w < floor].sum())
-
-
-def squared_error_variance(post, m) -> float:
-    r"""Variance of :math:`q = \|x - m\|^2` for x drawn from the mixture ``post``.
-
-    .. math::
-
-        \operatorname{Var} q = \sum_k w_k\big[(\operatorname{tr} C_k + \|a_k\|^2)^2
-        + 2\operatorname{tr} C_k^2 + 4 a_k^\top C_k a_k\big] - (E q)^2,
-        \qquad a_k = \mu_k - m,
-
-    from the Gaussian fourth moments of each component. It is the spread of the squared error
-    of an exact posterior sampler, the yardstick of an η = 1 check: the sample variance
-    of q from a few draws underestimates it badly when a light component lies far from m
-    (such a component is rarely drawn but carries much of the variance).
-
-    Examples
-    --------
-    >>> g = GaussianMixture([1.0], [[0.0, 0.0]], [[[1.0, 0.0], [0.0, 1.0]]])
-    >>> squared_error_variance(g, np.zeros(2))  # chi-square with 2 degrees of freedom: variance 4
-    4.0
-    """
-    a = post.means - m
-    C = post.covs
-    trC = np.trace(C, axis1=1, axis2=2)
-    a2 = np.sum(a * a, axis=1)
-    e2 = (
-        (trC + a2) ** 2
-        + 2.0 * np.sum(C * C, axis=(1, 2))
-        + 4.0 * np.einsum("ki,kij,kj->k", a, C, a)
-    )
-    e1 = float(post.weights @ (trC + a2))
-    return float(max(post.weights @ e2 - e1 * e1, 0.0))
+    if not isinstance(gmm, GaussianMixture):
+        raise ValueError(f"gmm: expected a GaussianMixture, got {type(gmm).__name__}")
+    w, means, covs, dropped = mixture_posterior(gmm, A, sigma_y, y, floor=floor)
+    return GaussianMixture(w, means, covs), dropped

@@ -1,7 +1,8 @@
 """Writing results safely: every output goes to a temporary file in the same folder and is
 moved into place with :func:`os.replace`, so an interrupt never leaves a truncated file.
+Reading a user's JSON file (:func:`read_json`) fails with one line that names it.
 
-The one home of this rule for the whole project (numerics/ and diffusion/ drivers alike).
+The one home of these rules for the whole project (numerics/ and diffusion/ drivers alike).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "write_json"]
+__all__ = ["atomic_write", "read_json", "write_json"]
 
 
 def atomic_write(path, writer: Callable[[Path], object]) -> Path:
@@ -75,3 +76,42 @@ def write_json(path, obj, *, sort_keys: bool = False, indent: int = 1) -> Path:
     """
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n"
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def read_json(path, *, what: str = "file"):
+    """The JSON value in the file ``path``.
+
+    Raises
+    ------
+    ValueError
+        One line starting with ``what`` and naming the file, when it cannot be read, is not
+        UTF-8 text (e.g. a binary file) or is not JSON (the caller turns it into its own
+        error, e.g. a usage error naming the option).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "bad.json"
+    >>> _ = p.write_text("{not json")
+    >>> try:
+    ...     read_json(p, what="config")
+    ... except ValueError as exc:
+    ...     print(str(exc).replace(str(p), "PATH"))
+    config: PATH is not valid JSON (Expecting property name enclosed in double quotes, line 1)
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{what}: {path} is not UTF-8 text (byte {exc.start}); expected a JSON file"
+        ) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"{what}: {path} is not valid JSON ({exc.msg}, line {exc.lineno})"
+        ) from exc
+    except RecursionError as exc:
+        raise ValueError(f"{what}: {path} is JSON nested too deeply to read") from exc

@@ -1,4 +1,4 @@
-r"""Distortion and perception metrics on samples: MSE, empirical and Gaussian-fit W2, k-NN KL.
+r"""Distortion and perception metrics on samples: MSE, k-NN KL, Gaussian fits, PSNR, floors.
 
 Distortion is the mean squared error summed over dimensions,
 :math:`E\|\hat x - x\|^2`; perception is a distance between the law of the estimates
@@ -6,7 +6,10 @@ and the law they should have (the posterior), mostly the 2-Wasserstein distance
 
 .. math::
 
-    W_2(P, Q)^2 = \min_{\pi \in \Pi(P, Q)} \int \|x - x'\|^2 \, d\pi(x, x').
+    W_2(P, Q)^2 = \min_{\pi \in \Pi(P, Q)} \int \|x - x'\|^2 \, d\pi(x, x'),
+
+computed between sample sets by :mod:`numerics.transport` (empirical and sliced W2, whose
+names this module re-exports: ``from numerics.metrics import w2_empirical`` works).
 
 Conventions of this module
 --------------------------
@@ -20,67 +23,33 @@ Conventions of this module
 * Sample sets are ``(n, d)`` arrays, float64; bad input raises ``ValueError`` naming the
   argument.
 
-The floor: finite-sample bias of empirical W2
----------------------------------------------
-The empirical W2 between two *independent exact* sample sets of one law is not 0. It
-is biased upward, and the bias decays slowly, times the scale of the data: for a
-smooth density on a connected support like :math:`\sqrt{\log n / n}` in two dimensions
-and like :math:`n^{-1/d}` for d >= 3, but for general laws in d < 4 as slowly as
-:math:`n^{-1/4}` (refs. 3, 4; the multimodal case below). The project notes quote
-0.05-0.1 for the 2-D toy data at n = 1000-2000. For 2-D Gaussians it measured (mean
-over 8 repeats) 0.08 at n = 1000 and 0.06 at n = 2000 for covariance
-[[0.2, 0.06], [0.06, 0.15]], and 0.20 and 0.15 for N(0, I₂); see
-``tests/numerics/test_metrics.py``. A measured W2 below the floor means
-"indistinguishable at this n", not "0".
-
-Well-separated multimodal laws have a larger and noisier floor: the two sets put
-binomially different mass on each mode, and that excess (about :math:`1/\sqrt{\pi n}`
-for two equal modes) must cross between the modes, so the floor decays only like
-:math:`n^{-1/4}`. For an equal-weight two-mode 2-D mixture (means ±(1, 1), marginal
-variances 0.1-0.3, correlations 0.4 and -0.3) it measured 0.18 ± 0.06 (mean ± sd over
-12 repeats) at n = 1000 and 0.15 ± 0.06 at n = 2000.
-
-Always report the floor next to a W2, computed by :func:`metric_floor` for the same law,
-metric and n. The same applies to :func:`w2_to_gmm`, whose reference sample adds its
-own share, and to :func:`knn_kl`, whose estimate has both bias and variance at finite n.
-
-Sliced W2 (``method="sliced"``) is a *different and smaller* quantity: the root mean
-square over random unit directions θ of the 1-D W2 between the projected laws,
-:math:`SW_2^2 = E_\theta\, W_2^2(\theta_\# P, \theta_\# Q)`. Averaging
-:math:`(\theta^\top(x - x'))^2` over the sphere gives :math:`\|x - x'\|^2/d`, so in
-expectation over the directions :math:`SW_2 \le W_2/\sqrt d`, with equality for a
-translation (by v: :math:`\|v\|/\sqrt d` instead of :math:`\|v\|`). Its finite-sample
-floor does not grow with d, which is why it is offered for d > 2; never compare it with
-an exact W2 or with the Gaussian DP curve :math:`(1 - \sqrt\eta)\sqrt{\operatorname{tr} S}`.
+Every two-sample estimate here is biased at finite n: report it next to its floor,
+:func:`metric_floor` (see the notes of :mod:`numerics.transport`).
 
 References
 ----------
-1. G. Peyré, M. Cuturi, "Computational Optimal Transport", Found. Trends Mach. Learn.
-   11 (2019).
-2. R. Flamary et al., "POT: Python Optimal Transport", JMLR 22 (2021).
-3. N. Fournier, A. Guillin, "On the rate of convergence in Wasserstein distance of the
-   empirical measure", Probab. Theory Relat. Fields 162 (2015).
-4. J. Weed, F. Bach, "Sharp asymptotic and finite-sample rates of convergence of
-   empirical measures in Wasserstein distance", Bernoulli 25 (2019).
-5. N. Bonneel, J. Rabin, G. Peyré, H. Pfister, "Sliced and Radon Wasserstein barycenters
-   of measures", J. Math. Imaging Vis. 51 (2015).
-6. Q. Wang, S. R. Kulkarni, S. Verdú, "Divergence estimation for multidimensional
+1. Q. Wang, S. R. Kulkarni, S. Verdú, "Divergence estimation for multidimensional
    densities via k-nearest-neighbor distances", IEEE Trans. Inf. Theory 55 (2009).
-7. M. Heusel et al., "GANs trained by a two time-scale update rule converge to a local
+2. M. Heusel et al., "GANs trained by a two time-scale update rule converge to a local
    Nash equilibrium", NeurIPS 2017 (FID).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
-import ot
 from scipy.spatial import cKDTree
 
-from numerics.gaussian import bures_w2, gaussian_kl
-from numerics.validate import as_array, check_spd, check_weights
+from numerics.gaussian import bures_w2, bures_w2_eigh, gaussian_kl
+from numerics.transport import (
+    orthonormal_directions,
+    random_directions,
+    sliced_w2,
+    w2_empirical,
+    w2_to_gmm,
+)
+from numerics.validate import as_array, as_samples, check_positive, check_spd
 
 __all__ = [
     "conditional_mse",
@@ -98,8 +67,6 @@ __all__ = [
     "w2_empirical",
     "w2_to_gmm",
 ]
-
-METHODS = ("exact", "sliced", "auto")
 
 
 # --------------------------------------------------------------------------- distortion
@@ -129,7 +96,7 @@ def mse_to_truth(estimates, truth, *, return_se: bool = False):
     >>> mse, round(se, 12)  # errors 1 and 4: sd = 3/sqrt(2), se = sd/sqrt(2)
     (2.5, 1.5)
     """
-    est = _samples(estimates, "estimates")
+    est = as_samples(estimates, "estimates")
     n, d = est.shape
     tru = as_array(truth, "truth")
     if tru.shape not in ((n, d), (d,)):
@@ -164,6 +131,7 @@ def conditional_mse(samples, post_mean, mmse, *, return_se: bool = False):
     Returns
     -------
     mse : float
+        ``mmse`` plus the sample mean of :math:`\|\hat x_i - m\|^2`.
     se : float, only if ``return_se=True``
 
     Examples
@@ -171,7 +139,7 @@ def conditional_mse(samples, post_mean, mmse, *, return_se: bool = False):
     >>> conditional_mse([[1.0, 0.0], [0.0, 3.0]], [0.0, 1.0], 0.5)
     3.5
     """
-    smp = _samples(samples, "samples")
+    smp = as_samples(samples, "samples")
     d = smp.shape[1]
     m = as_array(post_mean, "post_mean", shape=(d,))
     mmse_arr = as_array(mmse, "mmse")
@@ -183,148 +151,11 @@ def conditional_mse(samples, post_mean, mmse, *, return_se: bool = False):
     return float(mmse_arr) + out
 
 
-# --------------------------------------------------------------------------- W2
-
-
-def w2_empirical(
-    X,
-    Y,
-    *,
-    a=None,
-    b=None,
-    method: str = "exact",
-    n_projections: int = 200,
-    seed=0,
-    num_itermax: int = 10_000_000,
-) -> float:
-    r"""2-Wasserstein distance between two weighted sample sets (W2, not W2²).
-
-    ``"exact"`` solves the optimal-transport linear program
-    :math:`W_2^2 = \min_{\pi \in \Pi(a, b)} \sum_{ij} \pi_{ij} \|X_i - Y_j\|^2`
-    with POT's network simplex (``ot.emd2`` on the ``ot.dist`` squared-Euclidean cost,
-    computed by differences so that X against X + v gives exactly ‖v‖). Cost
-    :math:`O(n m)` memory and roughly :math:`O(n^2 m)` time: n = m = 2000 takes about a
-    second.
-
-    ``"sliced"`` returns the sliced distance
-    :math:`SW_2 = \big(\frac1L \sum_{l=1}^L W_2^2(\theta_l{}_\# P, \theta_l{}_\# Q)\big)^{1/2}`
-    over L = ``n_projections`` random unit directions (``ot.sliced_wasserstein_distance``),
-    a different and smaller quantity than W2 (a translation by v gives about
-    :math:`\|v\|/\sqrt d`); see the module notes. ``"auto"`` is ``"exact"`` for d <= 2
-    and ``"sliced"`` for d > 2.
-
-    Both are biased upward at finite n (the floor, see :func:`metric_floor`).
-
-    Parameters
-    ----------
-    X : (n, d) array
-    Y : (m, d) array
-    a : (n,) array, optional
-        Weights of X (>= 0, sum 1); uniform by default.
-    b : (m,) array, optional
-        Weights of Y; uniform by default.
-    method : {"exact", "sliced", "auto"}
-    n_projections : int >= 1
-        Number of directions for the sliced distance.
-    seed : int or numpy.random.Generator
-        Source of the sliced directions (drawn as normalised Gaussian vectors); the
-        default 0 makes the sliced value deterministic.
-    num_itermax : int
-        Iteration cap of the network simplex; a run that hits it raises RuntimeError
-        (its plan is not optimal, so its cost would only be an upper bound).
-
-    Returns
-    -------
-    w2 : float
-
-    Examples
-    --------
-    >>> w2_empirical([[0.0, 0.0]], [[3.0, 4.0]])
-    5.0
-    >>> w2_empirical([[0.0], [2.0]], [[1.0]], a=[0.5, 0.5])
-    1.0
-    """
-    X = _samples(X, "X")
-    n, d = X.shape
-    Y = _samples(Y, "Y", d=d)
-    m = Y.shape[0]
-    a = _weights(a, "a", n)
-    b = _weights(b, "b", m)
-    if method not in METHODS:
-        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
-    if method == "auto":
-        method = "exact" if d <= 2 else "sliced"
-    if method == "sliced":
-        if isinstance(n_projections, bool) or not isinstance(n_projections, (int, np.integer)):
-            raise ValueError(f"n_projections: expected an integer >= 1, got {n_projections!r}")
-        if n_projections < 1:
-            raise ValueError(f"n_projections: expected an integer >= 1, got {n_projections!r}")
-        return sliced_w2(X, Y, random_directions(d, int(n_projections), seed), a=a, b=b)
-    M = ot.dist(X, Y, metric="sqeuclidean", backend="scipy")
-    with warnings.catch_warnings():
-        # POT warns and returns a sub-optimal cost; we raise instead (below).
-        warnings.filterwarnings("ignore", message="numItermax reached", category=UserWarning)
-        cost, log = ot.emd2(a, b, M, numItermax=int(num_itermax), log=True)
-    if log.get("result_code") != 1:
-        raise RuntimeError(
-            f"w2_empirical: network simplex did not reach the optimum ({log.get('warning')}); "
-            f"raise num_itermax (now {num_itermax})"
-        )
-    return float(np.sqrt(max(float(cost), 0.0)))
-
-
-def w2_to_gmm(samples, gmm, rng, *, n_ref: int = 2000, **w2_kwargs) -> float:
-    r"""W2 between ``samples`` and a known law, through an exact reference sample of it.
-
-    .. math::
-
-        \widehat W_2 = W_2\big(\hat P_n, \hat Q_{n_\mathrm{ref}}\big), \qquad
-        \hat Q_{n_\mathrm{ref}} = \text{empirical law of ``gmm.sample(n_ref, rng)``}.
-
-    The estimate carries the finite-sample floor of *both* sets: compare it with
-    ``metric_floor(lambda X, Y: w2_empirical(X, Y), gmm.sample, n, rng)`` (for n = n_ref)
-    rather than with 0.
-
-    Parameters
-    ----------
-    samples : (n, d) array
-    gmm : object with ``.sample(n, rng) -> (n, d) array``
-        Typically a :class:`numerics.gmm.GaussianMixture` (e.g. an exact posterior);
-        only ``.sample`` is used.
-    rng : numpy.random.Generator
-        Drives the reference sample (and the sliced directions, if that method is used
-        and no ``seed`` is given).
-    n_ref : int >= 1
-        Size of the reference sample. Exact W2 costs O(n · n_ref) memory.
-    **w2_kwargs
-        Passed to :func:`w2_empirical` (``method``, ``n_projections``, ``seed``, ``a``,
-        ``num_itermax``).
-
-    Returns
-    -------
-    w2 : float
-    """
-    smp = _samples(samples, "samples")
-    if isinstance(n_ref, bool) or not isinstance(n_ref, (int, np.integer)) or n_ref < 1:
-        raise ValueError(f"n_ref: expected an integer >= 1, got {n_ref!r}")
-    if not callable(getattr(gmm, "sample", None)):
-        raise ValueError(f"gmm: expected an object with .sample(n, rng), got {type(gmm).__name__}")
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    ref = _samples(gmm.sample(int(n_ref), rng), "gmm.sample(n_ref, rng)", d=smp.shape[1])
-    if ref.shape[0] != n_ref:
-        raise ValueError(f"gmm.sample(n_ref, rng): expected {n_ref} rows, got {ref.shape[0]}")
-    if "b" in w2_kwargs:
-        raise ValueError("b: the reference sample is uniformly weighted; do not pass b")
-    w2_kwargs.setdefault("seed", rng)
-    return w2_empirical(smp, ref, **w2_kwargs)
-
-
 # --------------------------------------------------------------------------- KL
 
 
 def knn_kl(X, Y, *, k: int = 1) -> float:
-    r"""k-nearest-neighbour estimate of :math:`KL(P_X \,\|\, P_Y)` in nats (ref. 6).
+    r"""k-nearest-neighbour estimate of :math:`KL(P_X \,\|\, P_Y)` in nats (ref. 1).
 
     .. math::
 
@@ -364,9 +195,9 @@ def knn_kl(X, Y, *, k: int = 1) -> float:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k: expected an integer >= 1, got {k!r}")
     k = int(k)
-    X = _samples(X, "X")
+    X = as_samples(X, "X")
     n, d = X.shape
-    Y = _samples(Y, "Y", d=d)
+    Y = as_samples(Y, "Y", d=d)
     m = Y.shape[0]
     if n < k + 1:
         raise ValueError(f"X: expected at least k + 1 = {k + 1} samples, got {n}")
@@ -381,6 +212,15 @@ def knn_kl(X, Y, *, k: int = 1) -> float:
             "Y: a point of X coincides with a point of Y; pass independent sample sets"
         )
     return float(d * np.mean(np.log(nu / rho)) + np.log(m / (n - 1)))
+
+
+def knn_kl_or_none(X, Y, *, k: int = 1):
+    """:func:`knn_kl`, or None where it is undefined or not finite (e.g. collapsed samples)."""
+    try:
+        v = float(knn_kl(X, Y, k=k))
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
 
 
 # --------------------------------------------------------------------------- Gaussian fits
@@ -469,6 +309,14 @@ def gaussian_fit_kl(X, Y) -> float:
     return gaussian_kl(mx, Sx, my, Sy)
 
 
+def _frechet_rank_safe(X, Y) -> float:
+    X = _fit_samples(X, "X", d=None, min_n=2)
+    Y = _fit_samples(Y, "Y", d=X.shape[1], min_n=2)
+    Sx = np.atleast_2d(np.cov(X, rowvar=False))
+    Sy = np.atleast_2d(np.cov(Y, rowvar=False))
+    return bures_w2_eigh(X.mean(axis=0) - Y.mean(axis=0), Sx, Sy)
+
+
 # --------------------------------------------------------------------------- floor
 
 
@@ -528,8 +376,8 @@ def metric_floor(metric, sampler, n: int, rng, *, repeats: int = 5, return_sd: b
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     vals = np.empty(int(repeats))
     for r in range(int(repeats)):
-        X = _samples(sampler(int(n), rng), "sampler(n, rng)")
-        Y = _samples(sampler(int(n), rng), "sampler(n, rng)", d=X.shape[1])
+        X = as_samples(sampler(int(n), rng), "sampler(n, rng)")
+        Y = as_samples(sampler(int(n), rng), "sampler(n, rng)", d=X.shape[1])
         if X.shape[0] != n or Y.shape[0] != n:
             raise ValueError(f"sampler(n, rng): expected {n} rows, got {X.shape[0]}, {Y.shape[0]}")
         vals[r] = float(metric(X, Y))
@@ -538,136 +386,7 @@ def metric_floor(metric, sampler, n: int, rng, *, repeats: int = 5, return_sd: b
     return float(vals.mean())
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _samples(x, name: str, *, d: int | None = None) -> np.ndarray:
-    """A finite ``(n, d)`` float64 sample set with n >= 1 (and the given d)."""
-    arr = as_array(x, name, ndim=2)
-    if arr.shape[0] < 1 or arr.shape[1] < 1:
-        raise ValueError(f"{name}: expected a non-empty (n, d) array, got shape {arr.shape}")
-    if d is not None and arr.shape[1] != d:
-        raise ValueError(f"{name}: expected shape (*, {d}) to match the first set, got {arr.shape}")
-    return arr
-
-
-def _weights(w, name: str, n: int) -> np.ndarray:
-    if w is None:
-        return np.full(n, 1.0 / n)
-    w = check_weights(w, name)
-    if w.shape[0] != n:
-        raise ValueError(f"{name}: expected shape ({n},) to match the samples, got {w.shape}")
-    return w
-
-
-def _mean_se(err: np.ndarray, return_se: bool, name: str):
-    mean = float(err.mean())
-    if not return_se:
-        return mean
-    if err.shape[0] < 2:
-        raise ValueError(
-            f"{name}: expected n >= 2 samples for a standard error, got {err.shape[0]}"
-        )
-    return mean, float(err.std(ddof=1) / np.sqrt(err.shape[0]))
-
-
-def _fit(x, name: str, *, d: int | None, min_n: int | None):
-    arr = _samples(x, name, d=d)
-    n, dd = arr.shape
-    need = max(min_n or 0, dd + 1 if min_n is None else 0, 2)
-    if n < need:
-        raise ValueError(f"{name}: expected at least {need} samples to fit a Gaussian, got {n}")
-    cov = np.atleast_2d(np.cov(arr, rowvar=False, ddof=1))
-    return arr.mean(axis=0), 0.5 * (cov + cov.T)
-
-
-def _fit_pair(X, Y, *, min_n: int | None):
-    mx, Sx = _fit(X, "X", d=None, min_n=min_n)
-    my, Sy = _fit(Y, "Y", d=mx.shape[0], min_n=min_n)
-    return mx, Sx, my, Sy
-
-
-# --------------------------------------------------------------------------- sliced W2, PSNR
-
-
-def random_directions(d: int, n: int, seed=0) -> np.ndarray:
-    r"""``n`` random unit directions of :math:`\mathbb{R}^d` as a ``(d, n)`` array.
-
-    Normalised Gaussian vectors from ``numpy.random.default_rng(seed)`` (uniform on the
-    sphere); the directions of :func:`w2_empirical` ``(method="sliced")``.
-
-    Examples
-    --------
-    >>> th = random_directions(3, 4, 0)
-    >>> th.shape, bool(np.allclose(np.linalg.norm(th, axis=0), 1.0))
-    ((3, 4), True)
-    """
-    theta = np.random.default_rng(seed).normal(size=(d, int(n)))
-    theta /= np.linalg.norm(theta, axis=0, keepdims=True)
-    return theta
-
-
-def orthonormal_directions(d: int, n_bases: int, seed) -> np.ndarray:
-    r"""``n_bases`` random orthonormal bases of :math:`\mathbb{R}^d` as a ``(d, n_bases d)`` array.
-
-    Their columns satisfy :math:`\frac1L\sum_l\theta_l\theta_l^\top = I/d` exactly, so that
-    ``sliced_w2(X, Y, theta, rescale=True)`` is the exact W2 for a translation and never
-    exceeds it in expectation (the conditional D(P) of :func:`numerics.dp.dp_function`
-    stays a lower bound with it). QR of Gaussian matrices with the signs of R's diagonal
-    fixed (Haar-distributed).
-
-    Examples
-    --------
-    >>> th = orthonormal_directions(3, 2, 0)
-    >>> th.shape, bool(np.allclose(th @ th.T / 6, np.eye(3) / 3))
-    ((3, 6), True)
-    """
-    rng = np.random.default_rng(seed)
-    out = []
-    for _ in range(int(n_bases)):
-        q, r = np.linalg.qr(rng.standard_normal((d, d)))
-        out.append(q * np.sign(np.diag(r)))
-    return np.concatenate(out, axis=1)
-
-
-def sliced_w2(X, Y, theta, *, a=None, b=None, rescale: bool = False) -> float:
-    r"""Sliced 2-Wasserstein distance of two sample sets along the given directions (POT).
-
-    .. math::
-
-        SW_2(X, Y) = \Big(\frac1L \sum_{l=1}^L W_2^2(\theta_l^\top X, \theta_l^\top Y)\Big)^{1/2},
-
-    1-D W2 by ``ot.sliced_wasserstein_distance`` with ``projections=theta``. With
-    ``rescale`` the value is multiplied by :math:`\sqrt d`, so that a translation by v gives
-    :math:`\|v\|` (exactly for :func:`orthonormal_directions`, in expectation of
-    :math:`SW_2^2` for :func:`random_directions`). Biased upward at finite n like every
-    empirical W2.
-
-    Parameters
-    ----------
-    X : (n, d) array
-    Y : (m, d) array
-    theta : (d, L) array of unit directions
-    a, b : (n,) and (m,) arrays, optional
-        Sample weights (uniform if omitted).
-    rescale : bool
-        Multiply by :math:`\sqrt d`.
-
-    Examples
-    --------
-    >>> th = orthonormal_directions(2, 1, 0)
-    >>> X = np.random.default_rng(1).normal(size=(5, 2))
-    >>> round(sliced_w2(X, X + np.array([3.0, 4.0]), th, rescale=True), 9)
-    5.0
-    """
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    theta = np.asarray(theta, dtype=np.float64)
-    if a is None:
-        sw = float(ot.sliced_wasserstein_distance(X, Y, projections=theta, p=2))
-    else:
-        sw = float(ot.sliced_wasserstein_distance(X, Y, a, b, projections=theta, p=2))
-    return math.sqrt(X.shape[1]) * sw if rescale else sw
+# --------------------------------------------------------------------------- PSNR
 
 
 def psnr(x, ref, *, data_range: float = 2.0) -> np.ndarray:
@@ -694,29 +413,48 @@ def psnr(x, ref, *, data_range: float = 2.0) -> np.ndarray:
     >>> psnr(np.zeros((2, 4)), np.full(4, 0.2)).round(6).tolist()   # MSE 0.04, R = 2
     [20.0, 20.0]
     """
-    x = np.asarray(x, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
+    x = as_array(x, "x", ndim=2)
+    ref = as_array(ref, "ref")
+    if ref.shape not in ((x.shape[1],), (1, x.shape[1]), x.shape):
+        raise ValueError(
+            f"ref: expected shape {x.shape}, (1, {x.shape[1]}) or ({x.shape[1]},), got {ref.shape}"
+        )
+    data_range = check_positive(data_range, "data_range")
     err = np.mean((x - ref) ** 2, axis=1)
     return 10.0 * np.log10(data_range**2 / np.maximum(err, 1e-20))
 
 
-def knn_kl_or_none(X, Y, *, k: int = 1):
-    """:func:`knn_kl`, or None where it is undefined or not finite (e.g. collapsed samples)."""
-    try:
-        v = float(knn_kl(X, Y, k=k))
-    except ValueError:
-        return None
-    return v if math.isfinite(v) else None
+# --------------------------------------------------------------------------- helpers
 
 
-def _frechet_rank_safe(X, Y) -> float:
-    X = np.asarray(X, dtype=np.float64)
-    Y = np.asarray(Y, dtype=np.float64)
-    Sx = np.atleast_2d(np.cov(X, rowvar=False))
-    Sy = np.atleast_2d(np.cov(Y, rowvar=False))
-    lam, U = np.linalg.eigh(0.5 * (Sx + Sx.T))
-    root = (U * np.sqrt(np.clip(lam, 0.0, None))) @ U.T
-    mid = root @ Sy @ root
-    cross = np.sqrt(np.clip(np.linalg.eigvalsh(0.5 * (mid + mid.T)), 0.0, None)).sum()
-    dm = X.mean(axis=0) - Y.mean(axis=0)
-    return float(max(dm @ dm + np.trace(Sx) + np.trace(Sy) - 2.0 * cross, 0.0))
+def _mean_se(err: np.ndarray, return_se: bool, name: str):
+    mean = float(err.mean())
+    if not return_se:
+        return mean
+    if err.shape[0] < 2:
+        raise ValueError(
+            f"{name}: expected n >= 2 samples for a standard error, got {err.shape[0]}"
+        )
+    return mean, float(err.std(ddof=1) / np.sqrt(err.shape[0]))
+
+
+def _fit_samples(x, name: str, *, d: int | None, min_n: int | None) -> np.ndarray:
+    """A sample set with enough points to fit a Gaussian (d + 1 when ``min_n`` is None)."""
+    arr = as_samples(x, name, d=d)
+    n, dd = arr.shape
+    need = max(dd + 1 if min_n is None else min_n, 2)
+    if n < need:
+        raise ValueError(f"{name}: expected at least {need} samples to fit a Gaussian, got {n}")
+    return arr
+
+
+def _fit(x, name: str, *, d: int | None, min_n: int | None):
+    arr = _fit_samples(x, name, d=d, min_n=min_n)
+    cov = np.atleast_2d(np.cov(arr, rowvar=False, ddof=1))
+    return arr.mean(axis=0), 0.5 * (cov + cov.T)
+
+
+def _fit_pair(X, Y, *, min_n: int | None):
+    mx, Sx = _fit(X, "X", d=None, min_n=min_n)
+    my, Sy = _fit(Y, "Y", d=mx.shape[0], min_n=min_n)
+    return mx, Sx, my, Sy

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numerics.validate import as_array, as_scalar
+
 __all__ = ["Schedule", "linear_schedule", "respace", "schedule_from_alpha_bar"]
 
 
@@ -67,44 +69,54 @@ def schedule_from_alpha_bar(log_alpha_bar, timesteps=None, *, beta=None) -> Sche
     log_alpha_bar : (T + 1,) array
         Strictly decreasing, starting at 0.
     timesteps : (T + 1,) int array, optional
-        Parent time indices (default ``arange(T + 1)``).
+        Parent time indices, strictly increasing integers >= 0 (default ``arange(T + 1)``).
     beta : (T + 1,) array, optional
-        The exact β_t when known (``beta[0] = 0``); default
-        :math:`1 - \bar\alpha_t/\bar\alpha_{t-1}` from ``log_alpha_bar``.
+        The exact β_t when known (``beta[0] = 0``, values in (0, 1), consistent with
+        ``log_alpha_bar`` to rounding); default :math:`1 - \bar\alpha_t/\bar\alpha_{t-1}`
+        from ``log_alpha_bar``.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument that is not as described.
     """
-    lab = np.asarray(log_alpha_bar, dtype=np.float64)
-    if lab.ndim != 1 or lab.shape[0] < 2:
+    lab = as_array(log_alpha_bar, "log_alpha_bar", ndim=1)
+    if lab.shape[0] < 2:
         raise ValueError("log_alpha_bar: expected a 1-d array of length T + 1 >= 2")
-    if lab[0] != 0.0 or not np.all(np.diff(lab) < 0) or not np.all(np.isfinite(lab)):
+    if lab[0] != 0.0 or not np.all(np.diff(lab) < 0):
         raise ValueError("log_alpha_bar: expected finite values starting at 0, strictly decreasing")
     T = lab.shape[0] - 1
     if timesteps is None:
         timesteps = np.arange(T + 1)
-    timesteps = np.asarray(timesteps, dtype=np.int64)
-    if timesteps.shape != lab.shape:
-        raise ValueError(f"timesteps: expected shape {lab.shape}, got {timesteps.shape}")
+    else:
+        ts = as_array(timesteps, "timesteps", shape=lab.shape)
+        if np.any(ts != np.round(ts)) or np.any(ts < 0) or not np.all(np.diff(ts) > 0):
+            raise ValueError(
+                "timesteps: expected strictly increasing integers >= 0 (parent time indices), "
+                f"got {ts[:6].tolist()}{' ...' if ts.size > 6 else ''}"
+            )
+        timesteps = ts.astype(np.int64)
     if beta is None:
         beta = 0.0 - np.expm1(np.concatenate([[0.0], np.diff(lab)])) + 0.0  # -0.0 -> 0.0
     else:
-        beta = np.array(beta, dtype=np.float64)
-        if beta.shape != lab.shape:
-            raise ValueError(f"beta: expected shape {lab.shape}, got {beta.shape}")
+        beta = np.array(as_array(beta, "beta", shape=lab.shape))
+        if beta[0] != 0.0 or not np.all((beta[1:] > 0) & (beta[1:] < 1)):
+            raise ValueError("beta: expected beta[0] = 0 and values in (0, 1) for t >= 1")
+        # beta must be the one of log_alpha_bar (rounding aside): 1 - beta_t = abar_t / abar_{t-1}
+        step = np.diff(lab)
+        if not np.allclose(np.log1p(-beta[1:]), step, rtol=1e-6, atol=1e-12 * np.abs(lab).max()):
+            raise ValueError(
+                "beta: inconsistent with log_alpha_bar (1 - beta_t != abar_t/abar_t-1)"
+            )
     alpha = 1.0 - beta
     alpha_bar = np.exp(lab)
     omab = 0.0 - np.expm1(lab) + 0.0
     beta_tilde = np.zeros_like(beta)
     beta_tilde[1:] = beta[1:] * omab[:-1] / omab[1:]
-    arrays = dict(
-        beta=beta,
-        alpha=alpha,
-        alpha_bar=alpha_bar,
-        one_minus_alpha_bar=omab,
-        beta_tilde=beta_tilde,
-        timesteps=timesteps,
-    )
-    for a in arrays.values():
+    arrays = (beta, alpha, alpha_bar, omab, beta_tilde, timesteps)  # the fields, in order
+    for a in arrays:
         a.setflags(write=False)
-    return Schedule(**arrays)
+    return Schedule(*arrays)
 
 
 def linear_schedule(
@@ -121,7 +133,7 @@ def linear_schedule(
     T : int
         Number of steps, >= 1.
     beta_start, beta_end : float
-        End points of the linear ramp, in (0, 1).
+        End points of the linear ramp, in (0, 1), ``beta_start <= beta_end``.
     fixed_horizon : bool
         Rescale β by 1000/T, i.e. discretise the same VP SDE with T steps. With
         β fixed at 1e-4..0.02 and T != 1000 the chain is a different process (at
@@ -138,6 +150,15 @@ def linear_schedule(
     """
     if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 1:
         raise ValueError(f"T: expected an integer >= 1, got {T!r}")
+    if not isinstance(fixed_horizon, (bool, np.bool_)):
+        raise ValueError(f"fixed_horizon: expected True or False, got {fixed_horizon!r}")
+    beta_start = as_scalar(beta_start, "beta_start")
+    beta_end = as_scalar(beta_end, "beta_end")
+    if beta_start > beta_end:
+        raise ValueError(
+            f"beta_start, beta_end: expected beta_start <= beta_end (an increasing ramp), "
+            f"got {beta_start!r} > {beta_end!r}"
+        )
     scale = 1000.0 / T if fixed_horizon else 1.0
     b0, b1 = beta_start * scale, beta_end * scale
     if not (0 < b0 < 1 and 0 < b1 < 1):
@@ -164,6 +185,8 @@ def respace(schedule: Schedule, steps: int) -> Schedule:
     >>> s.T, int(s.timesteps[-1])
     (10, 1000)
     """
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
     T = schedule.T
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= T:
         raise ValueError(f"steps: expected an integer in [1, {T}], got {steps!r}")

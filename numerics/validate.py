@@ -10,8 +10,11 @@ import numpy as np
 
 __all__ = [
     "as_array",
+    "as_samples",
+    "as_scalar",
     "check_eta",
     "check_positive",
+    "check_sample_weights",
     "check_spd",
     "check_weights",
 ]
@@ -20,11 +23,25 @@ __all__ = [
 def as_array(x, name: str, *, ndim: int | None = None, shape: tuple | None = None) -> np.ndarray:
     """Return ``x`` as a finite float64 array, checking its rank and shape.
 
-    ``shape`` entries that are ``None`` match any size.
+    Real numbers only: complex values (whose imaginary part a float conversion would drop),
+    strings and other non-numeric data raise ``ValueError`` naming ``name``. ``shape``
+    entries that are ``None`` match any size.
     """
+    if x is None:
+        raise ValueError(f"{name}: expected a numeric array, got None")
     try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+        raw = np.asarray(x)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name}: expected a numeric array, got {type(x).__name__}") from exc
+    if raw.dtype.kind == "c":
+        raise ValueError(f"{name}: expected real numbers, got complex values ({raw.dtype})")
+    if raw.dtype.kind not in "biufO":
+        raise ValueError(f"{name}: expected a numeric array, got dtype {raw.dtype}")
+    try:
+        arr = raw.astype(np.float64, copy=False)
+    except (TypeError, ValueError, OverflowError) as exc:
+        if raw.dtype.kind == "O" and any(isinstance(v, complex) for v in raw.ravel()):
+            raise ValueError(f"{name}: expected real numbers, got complex values") from exc
         raise ValueError(f"{name}: expected a numeric array, got {type(x).__name__}") from exc
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-d array, got shape {arr.shape}")
@@ -39,13 +56,24 @@ def as_array(x, name: str, *, ndim: int | None = None, shape: tuple | None = Non
     return arr
 
 
+def as_scalar(x, name: str) -> float:
+    """Return ``x`` as a finite real float (a number, a 0-d or one-element array; not a bool,
+    a string or a complex number)."""
+    if isinstance(x, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{name}: expected a real number, got {type(x).__name__}")
+    arr = as_array(x, name)
+    if arr.size != 1:
+        raise ValueError(f"{name}: expected a number, got shape {arr.shape}")
+    return float(arr.reshape(()))
+
+
 def check_positive(x, name: str) -> float:
-    """Return ``x`` as a float after checking it is finite and > 0."""
+    """Return ``x`` as a float after checking it is a finite real number > 0."""
     try:
-        val = float(x)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: expected a positive number, got {x!r}") from exc
-    if not np.isfinite(val) or val <= 0:
+        val = as_scalar(x, name)
+    except ValueError as exc:
+        raise ValueError(f"{name}: expected a positive real number, got {x!r}") from exc
+    if val <= 0:
         raise ValueError(f"{name}: expected a finite number > 0, got {val!r}")
     return val
 
@@ -92,3 +120,26 @@ def check_weights(weights, name: str = "weights", *, atol: float = 1e-8) -> np.n
     if abs(arr.sum() - 1.0) > atol:
         raise ValueError(f"{name}: expected weights summing to 1, got sum {arr.sum()!r}")
     return arr
+
+
+def as_samples(x, name: str, *, d: int | None = None) -> np.ndarray:
+    """Return a sample set ``x`` as a finite ``(n, d)`` float64 array with n, d >= 1.
+
+    ``d``, when given, is the dimension it must have (that of another set).
+    """
+    arr = as_array(x, name, ndim=2)
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{name}: expected a non-empty (n, d) array, got shape {arr.shape}")
+    if d is not None and arr.shape[1] != d:
+        raise ValueError(f"{name}: expected shape (*, {d}) to match the first set, got {arr.shape}")
+    return arr
+
+
+def check_sample_weights(w, name: str, n: int) -> np.ndarray:
+    """Return the weights ``w`` of n samples (uniform when ``w`` is None) as a ``(n,)`` array."""
+    if w is None:
+        return np.full(n, 1.0 / n)
+    w = check_weights(w, name)
+    if w.shape[0] != n:
+        raise ValueError(f"{name}: expected shape ({n},) to match the samples, got {w.shape}")
+    return w

@@ -6,7 +6,7 @@ that both ``python -m theory`` and the docs fragments use:
 
 - :mod:`theory.vp` -- VP forward marginals and q(x_{t-1} | x_t, x_0).
 - :mod:`theory.reverse_posterior` -- exact Gaussian reverse kernel, score-form mean (eq. 7),
-  one-step Tweedie of both orders for any distribution.
+  one-step Tweedie of both orders for any distribution (derived in :mod:`theory.tweedie`).
 - :mod:`theory.theorem1` -- the η-scaled chain ends at N(m, ηS); standard-normal start.
 - :mod:`theory.theorem2` -- the conditional DP function D(P) by KKT; the general bound.
 - :mod:`theory.gmm` -- Gaussian-mixture posterior, diffused mixture, score, Tweedie.

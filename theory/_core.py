@@ -26,8 +26,10 @@ __all__ = [
     "collect_matrix",
     "condition",
     "eq",
+    "module_checks",
     "normal_pdf",
     "reparametrize",
+    "split_integrals",
     "symmetric",
     "transpose",
     "vanishes",
@@ -92,13 +94,15 @@ def check(name: str, derived_by: str, test: str):
     returning a :class:`Result` named ``name``.
 
     ``derived_by`` is the dotted name of the deriving function (``theory.<module>.<fn>``); the
-    checking test is ``tests/theory/test_<module>.py::<test>``. The decorated function carries
-    ``result_name``, ``derived_by`` and ``tested_by`` so that they are known without running it.
+    checking test is ``tests/theory/test_<module>.py::<test>`` for the module ``<module>`` that
+    defines the check. The decorated function carries ``result_name``, ``derived_by`` and
+    ``tested_by`` so that they are known without running it.
     """
-    module = derived_by.split(".")[1]
-    tested_by = f"tests/theory/test_{module}.py::{test}"
 
     def deco(fn):
+        module = fn.__module__.rsplit(".", 1)[-1]
+        tested_by = f"tests/theory/test_{module}.py::{test}"
+
         @functools.wraps(fn)
         def run() -> Result:
             passed, shown, equation = fn()
@@ -110,6 +114,29 @@ def check(name: str, derived_by: str, test: str):
         return run
 
     return deco
+
+
+def module_checks(namespace: dict):
+    """``(CHECKS, checks)`` of a derivation module, from its ``globals()``.
+
+    ``CHECKS`` is the tuple of the module's own :func:`check` functions in the order they are
+    defined; ``checks()`` runs them and returns one :class:`Result` each (what
+    ``python -m theory`` prints and the docs fragments show). Called once, at the end of the
+    module: ``CHECKS, checks = module_checks(globals())``.
+    """
+    modname = namespace["__name__"]
+    found = tuple(
+        v
+        for v in namespace.values()
+        if callable(v) and hasattr(v, "result_name") and getattr(v, "__module__", None) == modname
+    )
+
+    def checks() -> list[Result]:
+        return [c() for c in found]
+
+    checks.__module__ = modname
+    checks.__doc__ = "Run this module's derivations; one :class:`~theory._core.Result` per result."
+    return found, checks
 
 
 def eq(lhs, rhs):
@@ -250,6 +277,21 @@ def reparametrize(expr, S_, Sig, abar):
 
     e = expr.replace(hit, swap)
     return e.xreplace({S_: (Sig - (1 - abar) * I) / abar})
+
+
+def split_integrals(expr):
+    """Linearity: split each Integral over the terms of its expanded integrand and pull out
+    the factors free of the integration variables (so that sympy can cancel equal integrals)."""
+
+    def split(z):
+        variables = [lim[0] for lim in z.limits]
+        out = 0
+        for term in sp.Add.make_args(sp.expand(z.function, power_exp=False)):
+            c, r = term.as_independent(*variables, as_Add=False)
+            out += c * sp.Integral(r, *z.limits)
+        return out
+
+    return expr.replace(lambda z: isinstance(z, sp.Integral), split)
 
 
 def vanishes_rational(expr, squares=()) -> bool:

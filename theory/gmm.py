@@ -57,10 +57,10 @@ from __future__ import annotations
 import sympy as sp
 
 from ._core import (
-    Result,
     check,
     condition,
     eq,
+    module_checks,
     normal_pdf,
     reparametrize,
     vanishes,
@@ -81,12 +81,8 @@ __all__ = [
     "tweedie_component",
 ]
 
-x = sp.Symbol("x", real=True)
-y = sp.Symbol("y", real=True)
-a = sp.Symbol("a", real=True)
-sigma_y = sp.Symbol("sigma_y", positive=True)
-mu = sp.Symbol("mu", real=True)
-p = sp.Symbol("p", positive=True)
+x, y, a, mu = sp.symbols("x y a mu", real=True)
+sigma_y, p = sp.symbols("sigma_y p", positive=True)
 
 
 def posterior_component_1d(mu_=mu, p_=p, a_=a, s2=sigma_y**2):
@@ -154,18 +150,9 @@ def mixture_1d(K: int = 2, t_diffused: bool = False):
         post_vars.append(var)
         evid.append(wk * normal_pdf(obs, gain * mk, ev_var))
     total = sp.Add(*evid)
-    out = dict(
-        weights=w,
-        means=mus,
-        vars=ps,
-        post_means=post_means,
-        post_vars=post_vars,
-        evidence=evid,
-        post_weights=[e / total for e in evid],
-        obs=obs,
-        gain=gain,
-        noise=noise,
-    )
+    out = {"weights": w, "means": mus, "vars": ps, "post_means": post_means}
+    out |= {"post_vars": post_vars, "evidence": evid, "post_weights": [e / total for e in evid]}
+    out |= {"obs": obs, "gain": gain, "noise": noise}
     if t_diffused:
         r = out["post_weights"]
         comp_scores = [
@@ -431,17 +418,5 @@ def check_tweedie_cov():
     )
 
 
-#: this module's checks, in order
-CHECKS = (
-    check_component_posterior_1d,
-    check_posterior_mixture_1d,
-    check_component_posterior_2d,
-    check_diffused_score,
-    check_tweedie_mean,
-    check_tweedie_cov,
-)
-
-
-def checks() -> list[Result]:
-    """Run this module's derivations; one :class:`~theory._core.Result` per result."""
-    return [c() for c in CHECKS]
+#: this module's checks in the order they are defined, and ``checks()`` that runs them
+CHECKS, checks = module_checks(globals())

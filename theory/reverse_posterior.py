@@ -28,7 +28,7 @@ What is proven and how:
   of symbolic size d (every d, S any symmetric positive-definite matrix), after the affine
   reparametrisation :math:`S = (\Sigma_t - (1-\bar\alpha_t) I)/\bar\alpha_t`, plus the per-eigenvalue
   scalar forms.
-* general Tweedie (both orders): for an **arbitrary** density p of :math:`x_{t-1}` in d = 1
+* general Tweedie (both orders, derived in :mod:`theory.tweedie`): for an **arbitrary** density p of :math:`x_{t-1}` in d = 1
   and (first order) d = 2, written as unevaluated integrals
   :math:`p_t(x) = \int p(u) N(x; \sqrt{\alpha_t} u, \beta_t I)\,du`; sympy differentiates
   under the integral sign (assumed: p such that this is allowed, e.g. bounded moments) and
@@ -62,12 +62,13 @@ from typing import NamedTuple
 import sympy as sp
 
 from ._core import (
-    Result,
     check,
     condition,
     eq,
+    module_checks,
     normal_pdf,
     reparametrize,
+    split_integrals,
     symmetric,
     vanishes,
     vanishes_rational,
@@ -86,6 +87,13 @@ from .symbols import (
     m,
     x_t,
 )
+from .tweedie import (
+    one_step_mean,
+    one_step_var,
+    tweedie_discrete,
+    tweedie_integrals,
+    tweedie_mixture_1d,
+)
 from .vp import diffused_covariance
 
 __all__ = [
@@ -96,9 +104,6 @@ __all__ = [
     "exact_kernel",
     "gaussian_score",
     "score_form_mean",
-    "tweedie_discrete",
-    "tweedie_integrals",
-    "tweedie_mixture_1d",
     "tweedie_second_order_gaussian",
 ]
 
@@ -181,7 +186,7 @@ def score_form_mean(S_=S):
         score = score.xreplace({P: sp.Inverse(diffused_covariance(S_, alphabar_t))})
         return (x_vec + beta_t * score) / sp.sqrt(alpha_t)
     logp = sp.log(normal_pdf(x_t, sp.sqrt(alphabar_t) * m, diffused_covariance(S_, alphabar_t)))
-    return (x_t + beta_t * sp.diff(logp, x_t)) / sp.sqrt(alpha_t)
+    return one_step_mean(x_t, logp)
 
 
 def tweedie_second_order_gaussian(S_=S):
@@ -193,111 +198,7 @@ def tweedie_second_order_gaussian(S_=S):
         hess = hess.xreplace({P: sp.Inverse(diffused_covariance(S_, alphabar_t))})
         return beta_t / alpha_t * (sp.Identity(d) + beta_t * hess)
     logp = sp.log(normal_pdf(x_t, sp.sqrt(alphabar_t) * m, diffused_covariance(S_, alphabar_t)))
-    return beta_t / alpha_t * (1 + beta_t * sp.diff(logp, x_t, 2))
-
-
-def _split_integrals(expr):
-    """Linearity: split each Integral over the terms of its expanded integrand and pull out
-    the factors free of the integration variables."""
-
-    def split(z):
-        variables = [lim[0] for lim in z.limits]
-        out = 0
-        for term in sp.Add.make_args(sp.expand(z.function, power_exp=False)):
-            c, r = term.as_independent(*variables, as_Add=False)
-            out += c * sp.Integral(r, *z.limits)
-        return out
-
-    return expr.replace(lambda z: isinstance(z, sp.Integral), split)
-
-
-def tweedie_integrals(dim: int = 1):
-    r"""One-step Tweedie for an arbitrary density ``p`` of :math:`x_{t-1}`, as integrals.
-
-    :math:`p_t(x) = \int p(u)\, N(x; \sqrt{\alpha_t} u, \beta_t I)\, du`. Returns, per
-    coordinate i, the posterior moments (ratios of integrals) and the score forms:
-
-    Returns
-    -------
-    dict with keys
-        ``mean``: list of :math:`\mathbb{E}[u_i \mid x]`; ``mean_score``: list of
-        :math:`(x_i + \beta_t \partial_i \log p_t)/\sqrt{\alpha_t}`; for ``dim == 1`` also
-        ``var`` (:math:`\mathrm{Var}[u \mid x]`) and ``var_score``
-        (:math:`(\beta_t/\alpha_t)(1 + \beta_t \partial^2 \log p_t)`).
-    """
-    xs = sp.symbols(f"x_1:{dim + 1}", real=True) if dim > 1 else (sp.Symbol("x", real=True),)
-    us = sp.symbols(f"u_1:{dim + 1}", real=True) if dim > 1 else (sp.Symbol("u", real=True),)
-    p = sp.Function("p")
-    kern = sp.Mul(
-        *(normal_pdf(xi, sp.sqrt(alpha_t) * ui, beta_t) for xi, ui in zip(xs, us, strict=True))
-    )
-    lims = [(ui, -sp.oo, sp.oo) for ui in us]
-    pt = sp.Integral(p(*us) * kern, *lims)
-    out = {
-        "mean": [sp.Integral(ui * p(*us) * kern, *lims) / pt for ui in us],
-        "mean_score": [(xi + beta_t * sp.diff(sp.log(pt), xi)) / sp.sqrt(alpha_t) for xi in xs],
-    }
-    if dim == 1:
-        (u,), (x,) = us, xs
-        second = sp.Integral(u**2 * p(u) * kern, *lims) / pt
-        out["var"] = second - out["mean"][0] ** 2
-        out["var_score"] = beta_t / alpha_t * (1 + beta_t * sp.diff(sp.log(pt), x, 2))
-    return out
-
-
-def tweedie_discrete(K: int = 3):
-    r"""One-step Tweedie for a discrete law :math:`\sum_i w_i \delta_{u_i}` of :math:`x_{t-1}`
-    (symbolic atoms and weights), 1-D.
-
-    Returns
-    -------
-    dict with ``mean``, ``mean_score``, ``var``, ``var_score`` (see :func:`tweedie_integrals`).
-    """
-    x = sp.Symbol("x", real=True)
-    u = sp.symbols(f"u_1:{K + 1}", real=True)
-    w = sp.symbols(f"w_1:{K + 1}", positive=True)
-    dens = [wi * normal_pdf(x, sp.sqrt(alpha_t) * ui, beta_t) for wi, ui in zip(w, u, strict=True)]
-    pt = sp.Add(*dens)
-    mean = sp.Add(*(di * ui for di, ui in zip(dens, u, strict=True))) / pt
-    second = sp.Add(*(di * ui**2 for di, ui in zip(dens, u, strict=True))) / pt
-    return {
-        "mean": mean,
-        "mean_score": (x + beta_t * sp.diff(sp.log(pt), x)) / sp.sqrt(alpha_t),
-        "var": second - mean**2,
-        "var_score": beta_t / alpha_t * (1 + beta_t * sp.diff(sp.log(pt), x, 2)),
-    }
-
-
-def tweedie_mixture_1d():
-    r"""One-step Tweedie for :math:`x_{t-1} \sim w N(\mu_1, s_1) + (1-w) N(\mu_2, s_2)` (1-D).
-
-    The exact posterior is a mixture of the per-component Gaussian kernels (each from
-    :func:`~theory._core.condition`) with responsibilities
-    :math:`r_k \propto w_k N(x; \sqrt{\alpha_t}\mu_k, \alpha_t s_k + \beta_t)`.
-
-    Returns
-    -------
-    dict with ``mean``, ``mean_score``, ``var``, ``var_score``.
-    """
-    x = sp.Symbol("x", real=True)
-    w = sp.Symbol("w", positive=True)
-    mus = sp.symbols("mu_1:3", real=True)
-    ss = sp.symbols("s_1:3", positive=True)
-    comps = []
-    for wk, mu, s in zip((w, 1 - w), mus, ss, strict=True):
-        mk, ck, _ = condition(
-            mu, sp.sqrt(alpha_t) * mu, s, sp.sqrt(alpha_t) * s, 1 / (alpha_t * s + beta_t), x
-        )
-        comps.append((wk * normal_pdf(x, sp.sqrt(alpha_t) * mu, alpha_t * s + beta_t), mk, ck))
-    pt = sp.Add(*(c[0] for c in comps))
-    mean = sp.Add(*(dk * mk for dk, mk, _ in comps)) / pt
-    second = sp.Add(*(dk * (ck + mk**2) for dk, mk, ck in comps)) / pt
-    return {
-        "mean": mean,
-        "mean_score": (x + beta_t * sp.diff(sp.log(pt), x)) / sp.sqrt(alpha_t),
-        "var": second - mean**2,
-        "var_score": beta_t / alpha_t * (1 + beta_t * sp.diff(sp.log(pt), x, 2)),
-    }
+    return one_step_var(x_t, logp)
 
 
 def conditional_score():
@@ -398,7 +299,7 @@ def check_score_mean():
 
 @check(
     "rp_tweedie_any_density",
-    "theory.reverse_posterior.tweedie_integrals",
+    "theory.tweedie.tweedie_integrals",
     "test_tweedie_any_density",
 )
 def check_tweedie_any_density():
@@ -406,7 +307,7 @@ def check_tweedie_any_density():
     t2 = tweedie_integrals(2)
     pairs = zip(t1["mean"] + t2["mean"], t1["mean_score"] + t2["mean_score"], strict=True)
     return (
-        all(vanishes(_split_integrals(a - b)) for a, b in pairs),
+        all(vanishes(split_integrals(a - b)) for a, b in pairs),
         "E[x_{t-1}|x_t] = (x_t + beta_t grad log p_t)/sqrt(alpha_t) for an abstract density, d = 1, 2",
         eq(
             Tex(r"\mathbb{E}[x_{t-1} \mid x_t = x]"),
@@ -417,13 +318,13 @@ def check_tweedie_any_density():
 
 @check(
     "rp_tweedie2_any_density",
-    "theory.reverse_posterior.tweedie_integrals",
+    "theory.tweedie.tweedie_integrals",
     "test_tweedie2_any_density",
 )
 def check_tweedie2_any_density():
     t1 = tweedie_integrals(1)
     return (
-        vanishes(_split_integrals(t1["var"] - t1["var_score"])),
+        vanishes(split_integrals(t1["var"] - t1["var_score"])),
         "Var[x_{t-1}|x_t] = (beta_t/alpha_t)(1 + beta_t d^2 log p_t) for an abstract density, d = 1",
         eq(
             Tex(r"\mathrm{Var}[x_{t-1} \mid x_t = x]"),
@@ -432,7 +333,7 @@ def check_tweedie2_any_density():
     )
 
 
-@check("rp_tweedie_discrete", "theory.reverse_posterior.tweedie_discrete", "test_tweedie_discrete")
+@check("rp_tweedie_discrete", "theory.tweedie.tweedie_discrete", "test_tweedie_discrete")
 def check_tweedie_discrete():
     td = tweedie_discrete(3)
     return (
@@ -444,7 +345,7 @@ def check_tweedie_discrete():
     )
 
 
-@check("rp_tweedie_mixture", "theory.reverse_posterior.tweedie_mixture_1d", "test_tweedie_mixture")
+@check("rp_tweedie_mixture", "theory.tweedie.tweedie_mixture_1d", "test_tweedie_mixture")
 def check_tweedie_mixture():
     tm = tweedie_mixture_1d()
     return (
@@ -489,20 +390,5 @@ def check_conditional_score():
     )
 
 
-#: this module's checks, in order
-CHECKS = (
-    check_kernel_eigen,
-    check_kernel_matrix,
-    check_score_mean,
-    check_tweedie_any_density,
-    check_tweedie2_any_density,
-    check_tweedie_discrete,
-    check_tweedie_mixture,
-    check_tweedie2_gaussian,
-    check_conditional_score,
-)
-
-
-def checks() -> list[Result]:
-    """Run this module's derivations; one :class:`~theory._core.Result` per result."""
-    return [c() for c in CHECKS]
+#: this module's checks in the order they are defined, and ``checks()`` that runs them
+CHECKS, checks = module_checks(globals())

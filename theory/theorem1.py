@@ -53,7 +53,15 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._core import Result, check, collect_matrix, eq, reparametrize, symmetric, vanishes
+from ._core import (
+    check,
+    collect_matrix,
+    eq,
+    module_checks,
+    reparametrize,
+    symmetric,
+    vanishes,
+)
 from .reverse_posterior import exact_kernel, m_vec
 from .symbols import SCHEDULE, S, Sigma_t, Tex, alphabar_T, alphabar_t, alphabar_tm1, d, eta, lam, m
 from .vp import diffused_covariance
@@ -354,16 +362,5 @@ def check_residual_order():
     )
 
 
-#: this module's checks, in order
-CHECKS = (
-    check_induction,
-    check_product,
-    check_exact_start,
-    check_standard_start,
-    check_residual_order,
-)
-
-
-def checks() -> list[Result]:
-    """Run this module's derivations; one :class:`~theory._core.Result` per result."""
-    return [c() for c in CHECKS]
+#: this module's checks in the order they are defined, and ``checks()`` that runs them
+CHECKS, checks = module_checks(globals())

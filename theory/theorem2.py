@@ -63,7 +63,7 @@ import itertools
 
 import sympy as sp
 
-from ._core import Result, check, eq, vanishes
+from ._core import check, eq, module_checks, vanishes
 from .symbols import Tex, d, eta
 
 __all__ = [
@@ -424,21 +424,5 @@ def check_shrink_attains():
     )
 
 
-#: this module's checks, in order
-CHECKS = (
-    check_kkt_stationarity,
-    check_kkt_branches,
-    check_dp_function,
-    check_eta_curve,
-    check_eta_traces_dp,
-    check_orthogonality,
-    check_cauchy_schwarz,
-    check_minkowski,
-    check_general_bound,
-    check_shrink_attains,
-)
-
-
-def checks() -> list[Result]:
-    """Run this module's derivations; one :class:`~theory._core.Result` per result."""
-    return [c() for c in CHECKS]
+#: this module's checks in the order they are defined, and ``checks()`` that runs them
+CHECKS, checks = module_checks(globals())

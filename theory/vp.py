@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._core import Result, check, condition, eq, vanishes
+from ._core import check, condition, eq, module_checks, vanishes
 from .symbols import (
     SCHEDULE,
     S,
@@ -249,25 +249,25 @@ def check_forward_unrolled():
     )
 
 
+def _joint_equals_ddpm(moment: int, shown: str, name: str):
+    """Moment 0 (mean) or 1 (variance) of q(x_{t-1}|x_t,x_0): joint-Gaussian route = DDPM's."""
+    joint, ddpm = q_posterior("joint")[moment], q_posterior("ddpm")[moment]
+    return vanishes(joint - ddpm, SCHEDULE), shown, eq(Tex(name), ddpm)
+
+
 @check("vp_q_mean", "theory.vp.q_posterior", "test_q_mean")
 def check_q_mean():
-    mj, _ = q_posterior("joint")
-    md, _ = q_posterior("ddpm")
-    return (
-        vanishes(mj - md, SCHEDULE),
+    return _joint_equals_ddpm(
+        0,
         "mean of q(x_{t-1}|x_t,x_0) from the joint Gaussian = DDPM closed form",
-        eq(Tex(r"\tilde\mu_t(x_t, x_0)"), md),
+        r"\tilde\mu_t(x_t, x_0)",
     )
 
 
 @check("vp_q_variance", "theory.vp.q_posterior", "test_q_variance")
 def check_q_variance():
-    _, vj = q_posterior("joint")
-    _, vd = q_posterior("ddpm")
-    return (
-        vanishes(vj - vd, SCHEDULE),
-        "variance of q(x_{t-1}|x_t,x_0) from the joint Gaussian = beta_tilde_t",
-        eq(Tex(r"\tilde\beta_t"), vd),
+    return _joint_equals_ddpm(
+        1, "variance of q(x_{t-1}|x_t,x_0) from the joint Gaussian = beta_tilde_t", r"\tilde\beta_t"
     )
 
 
@@ -323,18 +323,5 @@ def check_matrix_q_posterior():
     )
 
 
-#: this module's checks, in order
-CHECKS = (
-    check_forward_step,
-    check_forward_unrolled,
-    check_q_mean,
-    check_q_variance,
-    check_completed_square,
-    check_matrix_marginal,
-    check_matrix_q_posterior,
-)
-
-
-def checks() -> list[Result]:
-    """Run this module's derivations; one :class:`~theory._core.Result` per result."""
-    return [c() for c in CHECKS]
+#: this module's checks in the order they are defined, and ``checks()`` that runs them
+CHECKS, checks = module_checks(globals())

@@ -2,6 +2,6 @@
 
 import sys
 
-from numerics.dp_curve.driver import main
+from numerics.dp_curve.cli import main
 
 sys.exit(main())

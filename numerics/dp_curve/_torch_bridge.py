@@ -9,26 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def sample_torch(
-    problem,
-    post,
-    schedule,
-    eta_all,
-    *,
-    guidance,
-    zeta,
-    dps_form,
-    variance,
-    start,
-    device,
-    seed,
-    progress,
-):
+def sample_torch(problem, post, schedule, eta_all, chain):
     """Run ``diffusion.sampler.sample`` in float64 on the problem; returns an (N, d) numpy array.
 
-    Exact guidance uses the posterior mixture as the guidance (no network call); DPS runs over
-    the exact prior denoiser with a dense operator, the same step as
-    :func:`numerics.dp_curve.dps_score`.
+    ``chain`` is the :class:`numerics.dp_curve.run.ChainSettings` of the run. Exact guidance
+    uses the posterior mixture as the guidance (no network call); DPS runs over the exact prior
+    denoiser with a dense operator, the same step as :func:`numerics.dps.dps_score`.
     """
     import torch
 
@@ -37,17 +23,21 @@ def sample_torch(
     from diffusion.priors.analytic import MixturePrior
     from diffusion.sampler import sample
 
-    dev = torch.device(device)
+    dev = torch.device(chain.device)
     prior = MixturePrior(problem.prior, schedule)
-    if guidance == "exact":
+    if chain.guidance == "exact":
         g = ExactGuidance(MixturePrior(post, schedule))
         model = None
     else:
         g = DPSGuidance(
-            DenseOperator(problem.A), problem.y, float(zeta), form=dps_form, sigma_y=problem.sigma_y
+            DenseOperator(problem.A),
+            problem.y,
+            float(chain.zeta),
+            form=chain.dps_form,
+            sigma_y=problem.sigma_y,
         )
         model = prior
-    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    gen = torch.Generator(device=dev).manual_seed(int(chain.seed))
     eta = torch.as_tensor(np.asarray(eta_all, dtype=np.float64), device=dev)
     x0 = sample(
         model,
@@ -55,10 +45,10 @@ def sample_torch(
         schedule,
         eta=eta,
         guidance=g,
-        variance=variance,
-        start=start,
+        variance=chain.variance,
+        start=chain.start,
         generator=gen,
-        progress=progress,
+        progress=chain.progress,
         dtype=torch.float64,
         device=dev,
     )

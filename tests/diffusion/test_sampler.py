@@ -162,7 +162,7 @@ def test_dps_step_equals_numpy_dps(form, zeta, rng):
     """One DPS step through autograd equals numerics.dp_curve.dps_score (exact Jacobian from
     the prior's Hessian, float64 numpy): (x + beta s_dps)/sqrt(alpha) at random x and t."""
     from diffusion.schedule import TorchSchedule
-    from numerics.dp_curve.driver import dps_score
+    from numerics.dp_curve import dps_score
 
     g = DPSGuidance(Identity(2), torch.tensor(Y_BIMODAL), zeta, form=form, sigma_y=0.5)
     score = dps_score(paper_gmm(), A2, 0.5, Y_BIMODAL, SCHED, zeta=zeta, form=form)
@@ -181,7 +181,7 @@ def test_dps_likelihood_eta0_chain_equals_numpy_chain():
     """The whole deterministic (eta = 0) DPS chain, likelihood form (smooth in x), equals
     numerics.chain.eta_chain over dps_score from the same x_T. (The reference form's step
     has a fixed length as r -> 0, so its chains are too sensitive near y for such a check.)"""
-    from numerics.dp_curve.driver import dps_score
+    from numerics.dp_curve import dps_score
 
     sched = respace(SCHED, 100)
     g = DPSGuidance(Identity(2), torch.tensor(Y_BIMODAL), 0.01, form="likelihood", sigma_y=0.5)

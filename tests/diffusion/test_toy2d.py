@@ -41,7 +41,7 @@ from diffusion.experiments.toy2d.models import (
     train_score,
 )
 from diffusion.priors.analytic import MixturePrior
-from numerics.dp_curve.driver import DEFAULT_PROBLEM, load_problem, run
+from numerics.dp_curve import DEFAULT_PROBLEM, load_problem, run
 from numerics.metrics import metric_floor, w2_empirical
 from numerics.schedule import linear_schedule
 

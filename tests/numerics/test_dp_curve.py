@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import numpy as np
 import pytest
 
 from numerics.dp import dp_function
-from numerics.dp_curve.driver import (
+from numerics.dp_curve import (
     DEFAULT_PROBLEM,
     ProblemError,
-    dps_score,
     load_problem,
     main,
     run,
@@ -82,32 +82,6 @@ def test_gaussian_problem_matches_exact_chain_moments():
         # mean offset |mean(x) - m| is within 4 sd of |mean - m| (sd from the predicted covariance)
         sd = np.sqrt(np.trace(cov) / r["n"])
         assert abs(r["mean_offset"] - np.linalg.norm(mean - m)) < 4 * sd + 1e-9
-
-
-def test_dps_score_gradient_matches_finite_differences(rng):
-    """The numpy DPS step uses the analytic Jacobian of Tweedie; check against central differences."""
-    prob = load_problem(DEFAULT_PROBLEM)
-    prior, A, y = prob.prior, prob.A, prob.y + np.array([0.3, -0.1])
-    sched = linear_schedule(1000)
-    x = rng.normal(size=(4, 2))
-    for form in ("reference", "likelihood"):
-        for t in (5, 300, 900):
-            s_dps = dps_score(prior, A, 0.5, y, sched, zeta=0.7, form=form)(x, t)
-            s_prior = prior.score(x, t, sched)
-
-            def loss(xx, t=t, form=form):
-                r = y - prior.tweedie_mean(xx, t, sched) @ A.T
-                n2 = np.sum(r**2, axis=1)
-                return np.sqrt(n2) if form == "reference" else n2 / (2 * 0.5**2)
-
-            h = 1e-6
-            grad = np.stack(
-                [(loss(x + h * e) - loss(x - h * e)) / (2 * h) for e in np.eye(2)], axis=1
-            )
-            expected = s_prior - 0.7 * np.sqrt(sched.alpha[t]) * grad / sched.beta[t]
-            np.testing.assert_allclose(
-                s_dps, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max()
-            )
 
 
 def test_dps_runs_and_reports(tmp_path):
@@ -248,10 +222,11 @@ def test_load_problem_accepts_any_dimension_and_operator():
 @pytest.mark.parametrize(
     "argv", [["--eta", "0,1.5"], ["--samples", "0"], ["--zeta", "-1"], ["--eta", "a"]]
 )
-def test_bad_cli_values_exit_2(argv, tmp_path):
-    with pytest.raises(SystemExit) as exc:
-        main([*argv, "--out", str(tmp_path)])
-    assert exc.value.code == 2
+def test_bad_cli_values_exit_2(argv, tmp_path, capsys):
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and argv[0] in err[0], err
+    assert not (tmp_path / "o").exists()
 
 
 def test_dps_with_exact_variance_is_refused(tmp_path, capsys):
@@ -284,3 +259,99 @@ def test_torch_sampler_agrees_with_numpy(guidance):
     for ra, rb in zip(a["runs"], b["runs"], strict=True):
         sd = np.hypot(ra["mse_sd"], rb["mse_sd"])
         assert abs(ra["mse"] - rb["mse"]) < 4 * sd + 1e-9, (guidance, ra, rb)
+
+
+_QUICK = ["--steps", "5", "--samples", "20", "--eta", "0,1", "--no-progress"]
+
+
+def _one_line_naming(capsys, option):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option in err[0] and "Traceback" not in err[0], err
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\xff\xfe\x00{\x80binary", bytes(range(256)), '{"prior": "\u00e9"}'.encode("latin-1")],
+    ids=["binary", "all bytes", "latin-1 text"],
+)
+def test_problem_that_is_not_utf8_exits_2_with_one_line(tmp_path, capsys, content):
+    path = tmp_path / "problem.json"
+    path.write_bytes(content)
+    out = tmp_path / "out"
+    assert main(["--problem", str(path), "--out", str(out), *_QUICK]) == 2
+    assert "UTF-8" in _one_line_naming(capsys, "--problem")
+    assert not out.exists()
+
+
+def test_problem_nested_too_deeply_exits_2(tmp_path, capsys):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["--problem", str(path), "--out", str(tmp_path / "o"), *_QUICK]) == 2
+    _one_line_naming(capsys, "--problem")
+
+
+@pytest.mark.parametrize("where", ["is a file", "under a file"])
+def test_out_that_cannot_be_a_folder_exits_2_before_any_work(tmp_path, capsys, where):
+    f = tmp_path / "taken"
+    f.write_text("keep me")
+    out = f if where == "is a file" else f / "sub" / "dir"
+    assert main(["--out", str(out), *_QUICK]) == 2
+    assert "is a file" in _one_line_naming(capsys, "--out")
+    assert f.read_text() == "keep me" and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
+
+
+def test_read_only_out_exits_2(tmp_path, capsys, monkeypatch):
+    """A read-only folder (simulated: os.access says no, as it does for a non-root user)."""
+    import os
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(ro) else real_access(p, mode)
+    )
+    assert main(["--out", str(ro / "run"), *_QUICK]) == 2
+    assert "not writable" in _one_line_naming(capsys, "--out")
+    assert list(ro.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_really_read_only_out_exits_2(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert main(["--out", str(ro), *_QUICK]) == 2
+        _one_line_naming(capsys, "--out")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_a_failed_write_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    """A write that fails after the run (disk full, permissions changed meanwhile)."""
+    import numerics.dp_curve.cli as cli
+
+    def deny(*args):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli, "write_outputs", deny)
+    assert main(["--out", str(tmp_path / "o"), *_QUICK]) == 2
+    assert "Permission denied" in _one_line_naming(capsys, "--out")
+
+
+def test_bad_command_lines_print_no_traceback(tmp_path):
+    """The real command in a subprocess: a binary --problem and a file as --out."""
+    import subprocess
+    import sys
+
+    binary = tmp_path / "p.json"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    for argv in (["--problem", str(binary)], ["--out", str(taken)]):
+        cmd = [sys.executable, "-m", "numerics.dp_curve", *argv, *_QUICK]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert lines[0].startswith("python -m numerics.dp_curve: error: " + argv[0]), lines

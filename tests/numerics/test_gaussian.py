@@ -273,3 +273,71 @@ def test_eta_chain_moments_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         eta_chain_moments(**args)
+
+
+# --------------------------------------------------------------------------- extreme inputs
+def _rotation(theta):
+    return np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-150, 1e154, 1e250, 1e300])
+def test_bures_and_kl_are_right_at_extreme_scales(scale):
+    """Commuting covariances U diag(a) U^T, U diag(b) U^T: W2^2 = |dm|^2 + sum (sqrt a -
+    sqrt b)^2 scales like `scale`, KL is scale-free. The products inside the square roots
+    over- or underflow unless the inputs are rescaled (returned NaN, or 1.7x too large at
+    1e-300, before)."""
+    U = _rotation(0.7)
+    a, b = np.array([1.0, 4.0]), np.array([9.0, 1.0])
+    S1, S2 = scale * (U * a) @ U.T, scale * (U * b) @ U.T
+    dm = np.sqrt(scale) * np.array([0.3, -0.4])
+    w2sq_unit = 0.25 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    got = bures_w2(np.zeros(2), S1, dm, S2)
+    assert got == pytest.approx(np.sqrt(scale * w2sq_unit), rel=1e-9)
+    kl_unit = 0.5 * (np.sum(a / b) + np.sum((U.T @ [0.3, -0.4]) ** 2 / b) - 2 + np.log(b / a).sum())
+    assert gaussian_kl(np.zeros(2), S1, dm, S2) == pytest.approx(kl_unit, rel=1e-9)
+
+
+def test_bures_of_huge_means_is_finite():
+    assert bures_w2([1e300], [[1.0]], [-1e300], [[1.0]]) == pytest.approx(2e300, rel=1e-12)
+    with pytest.raises(ValueError, match="m1, S1, m2, S2"):
+        bures_w2([1e300], [[1.0]], [-1e300], [[1.0]], squared=True)  # 4e600 overflows
+
+
+@pytest.mark.parametrize("theta", np.linspace(0.1, 3.0, 12))
+def test_bures_of_singular_covariances_is_finite(theta):
+    """Rank-1 covariances along one rotated axis: W2 = |sqrt 2 - sqrt 0.5| exactly; POT's
+    square root meets a negative rounding eigenvalue there (NaN before)."""
+    U = _rotation(theta)
+    S1, S2 = (U * [2.0, 0.0]) @ U.T, (U * [0.5, 0.0]) @ U.T
+    want = np.sqrt(2.0) - np.sqrt(0.5)
+    assert bures_w2(np.zeros(2), S1, np.zeros(2), S2) == pytest.approx(want, rel=1e-7)
+    assert bures_w2(np.zeros(2), S1, np.zeros(2), S2, squared=True) == pytest.approx(
+        want**2, rel=1e-7
+    )
+
+
+def test_kl_that_overflows_is_an_error_not_nan():
+    """KL ~ 1e600: NaN before (an inf - inf inside the solve); now a ValueError."""
+    S1 = 1e300 * np.array([[2.0, 1.0], [1.0, 2.0]])
+    S2 = 1e-100 * np.array([[1.0, 0.5], [0.5, 1.0]])
+    with pytest.raises(ValueError, match="m1, S1, m2, S2"):
+        gaussian_kl(1e300 * np.array([1.0, -1.0]), S1, np.zeros(2), S2)
+
+
+C = np.complex128  # numpy complex: a float conversion drops the imaginary part with a warning
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: bures_w2(np.array([1j]), [[1.0]], [0.0], [[1.0]]), "m1"),
+        (lambda: bures_w2([0.0], [[1.0]], [0.0], np.array([[1.0 + 0.5j]])), "S2"),
+        (lambda: gaussian_kl([0.0], np.eye(1, dtype=complex), [0.0], [[1.0]]), "S1"),
+        (lambda: linear_gaussian_posterior([0.0], [[1.0]], [[1.0]], C(0.5 + 1j), [0.0]), "sigma_y"),
+        (lambda: linear_gaussian_posterior([0.0], [[1.0]], [[1.0]], 0.5, np.array([1j])), "y"),
+        (lambda: eta_chain_moments([0.0], [[1.0]], C(0.5), SCHEDULES[10]), "eta"),
+    ],
+)
+def test_complex_input_is_refused_naming_the_argument(call, name):
+    with pytest.raises(ValueError, match=f"^{name}: expected (a positive )?real"):
+        call()

@@ -200,7 +200,15 @@ def test_frechet_of_translated_set_is_squared_shift(rng):
     v = np.array([0.5, -1.0, 2.0])
     assert frechet_distance(X, X + v) == pytest.approx(v @ v, rel=1e-9, abs=1e-12)
     Y = rng.normal(size=(200, 3))
-    assert frechet_distance(X, Y) == pytest.approx(gaussian_fit_w2(X, Y) ** 2, rel=1e-8)
+    # FID formula with scipy's matrix square roots of the sample covariances (ddof = 1).
+    from scipy.linalg import sqrtm
+
+    Sx, Sy = np.cov(X.T), np.cov(Y.T)
+    rx = sqrtm(Sx).real
+    dm = X.mean(0) - Y.mean(0)
+    ref = dm @ dm + np.trace(Sx) + np.trace(Sy) - 2 * np.trace(sqrtm(rx @ Sy @ rx).real)
+    assert frechet_distance(X, Y) == pytest.approx(ref, rel=1e-8)
+    assert gaussian_fit_w2(X, Y) ** 2 == pytest.approx(ref, rel=1e-8)
 
 
 def test_gaussian_fits_by_hand():

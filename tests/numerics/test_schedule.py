@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from numerics.schedule import linear_schedule, respace
+from numerics.schedule import linear_schedule, respace, schedule_from_alpha_bar
 
 
 def _exact_one_minus_alpha_bar(beta, t):
@@ -106,3 +106,56 @@ def test_bad_respace():
         respace(linear_schedule(10), 11)
     with pytest.raises(ValueError, match="steps"):
         respace(linear_schedule(10), 0)
+
+
+def _log_alpha_bar(T=5):
+    return np.log(linear_schedule(T).alpha_bar)
+
+
+@pytest.mark.parametrize(
+    "timesteps",
+    [[0, 2, 1, 3, 4, 5], [0, 1, 1, 3, 4, 5], [-1, 0, 2, 3, 4, 5], [0, 1.5, 2, 3, 4, 5]],
+    ids=["non-monotone", "repeated", "negative", "fractional"],
+)
+def test_schedule_from_alpha_bar_refuses_bad_timesteps(timesteps):
+    with pytest.raises(ValueError, match="^timesteps"):
+        schedule_from_alpha_bar(_log_alpha_bar(), timesteps)
+
+
+@pytest.mark.parametrize(
+    "beta",
+    [
+        [0.0, -0.1, 0.1, 0.1, 0.1, 0.1],
+        [0.0, np.nan, 0.1, 0.1, 0.1, 0.1],
+        [0.1, 0.1, 0.1, 0.1, 0.1, 0.1],
+        [0.0, 0.5, 0.5, 0.5, 0.5, 0.5],  # in (0, 1) but not the betas of log_alpha_bar
+    ],
+    ids=["negative", "nan", "beta0", "inconsistent"],
+)
+def test_schedule_from_alpha_bar_refuses_bad_beta(beta):
+    with pytest.raises(ValueError, match="^beta"):
+        schedule_from_alpha_bar(_log_alpha_bar(), beta=beta)
+
+
+def test_schedule_from_alpha_bar_keeps_good_input_and_leaves_it_writable():
+    parent = linear_schedule(5)
+    ts = np.arange(6) * 2
+    s = schedule_from_alpha_bar(_log_alpha_bar(), ts, beta=parent.beta.copy())
+    assert s.timesteps.tolist() == ts.tolist() and np.array_equal(s.beta, parent.beta)
+    ts[0] = 0  # the caller's array is not frozen by the schedule
+    assert not s.timesteps.flags.writeable
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(beta_start=0.02, beta_end=1e-4), "beta_start"),
+        (dict(fixed_horizon="yes"), "fixed_horizon"),
+        (dict(fixed_horizon=1), "fixed_horizon"),
+        (dict(beta_start=1e-4 + 0j), "beta_start"),
+        (dict(beta_end=float("nan")), "beta_end"),
+    ],
+)
+def test_linear_schedule_refuses_decreasing_ramp_and_non_boolean_flags(kwargs, name):
+    with pytest.raises(ValueError, match=f"^{name}"):
+        linear_schedule(10, **kwargs)

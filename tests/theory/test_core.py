@@ -47,6 +47,7 @@ def test_runs_with_numpy_blocked():
         "            raise ImportError('blocked: ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
         "import theory, theory.vp, theory.reverse_posterior, theory.theorem1, theory.theorem2, theory.gmm\n"
+        "import theory.tweedie\n"
         "import theory.__main__\n"
         "assert all(r.passed for r in theory.vp.checks())\n"
         "assert not any(m.split('.')[0] in {'numpy', 'scipy', 'torch', 'ot'} for m in sys.modules)\n"
@@ -96,7 +97,7 @@ def test_reparametrize_round_trip():
 
 def test_vanishes_rational_rejects_wrong_tweedie():
     """One-step Tweedie on three atoms: proven with beta, rejected with 2 beta."""
-    from theory.reverse_posterior import tweedie_discrete
+    from theory.tweedie import tweedie_discrete
 
     td = tweedie_discrete(3)
     assert vanishes_rational(td["mean"] - td["mean_score"], squares=(alpha_t,))
@@ -152,3 +153,19 @@ def test_python_dash_m_entry_point():
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "theorem2_dp_function" in out.stdout and "FAIL" not in out.stdout
+
+
+def test_module_checks_collects_the_modules_own_checks_in_order():
+    """``CHECKS`` holds the module's own check functions in definition order (imported ones
+    left out); ``checks()`` runs them."""
+    from theory import reverse_posterior as rp
+    from theory import tweedie
+
+    names = [c.__name__ for c in rp.CHECKS]
+    assert names[:3] == ["check_kernel_eigen", "check_kernel_matrix", "check_score_mean"]
+    assert names[-1] == "check_conditional_score" and len(names) == len(set(names)) == 9
+    assert all(c.__module__ == "theory.reverse_posterior" for c in rp.CHECKS)
+    assert not hasattr(tweedie, "CHECKS")
+    ns = {"__name__": "demo", "vp_check": vp.CHECKS[0]}
+    demo_checks, run_demo = _core.module_checks(ns)
+    assert demo_checks == () and run_demo() == [] and run_demo.__module__ == "demo"

@@ -14,8 +14,10 @@ from numerics.schedule import linear_schedule, respace, schedule_from_alpha_bar
 from tests.strategies import random_spd
 from tests.theory.helpers import assert_checks_point_to_tests, assert_passed, close, col, lam, run
 from theory import reverse_posterior as rp
+from theory._core import split_integrals
 from theory.symbols import SCHEDULE, S, alpha_t, alphabar_t, alphabar_tm1, beta_t
 from theory.symbols import lam as lam_s
+from theory.tweedie import tweedie_discrete, tweedie_integrals, tweedie_mixture_1d
 
 SCHEDULES = [linear_schedule(1000), respace(linear_schedule(1000), 25)]
 KERNEL_ARGS = [S, alpha_t, beta_t, alphabar_t, alphabar_tm1]
@@ -121,8 +123,8 @@ def test_tweedie_any_density():
         q = _moments_by_quadrature(lambda u: np.full_like(u, 1 / 3), x, alpha, beta, -1.0, 2.0)
         close(q["m1"], (x + beta * q["dp"] / q["p"]) / np.sqrt(alpha), rtol=1e-9)
     # symbolic: the 1-D statement as integrals (independently of checks())
-    t1 = rp.tweedie_integrals(1)
-    assert sp.simplify(rp._split_integrals(t1["mean"][0] - t1["mean_score"][0])) == 0
+    t1 = tweedie_integrals(1)
+    assert sp.simplify(split_integrals(t1["mean"][0] - t1["mean_score"][0])) == 0
 
 
 def test_tweedie2_any_density():
@@ -141,7 +143,7 @@ def test_tweedie_mixture(rng):
     """Lambdified exact posterior moments of a 1-D two-component mixture equal the score forms
     computed by numerics.gmm (score and Hessian of the one-step-diffused mixture)."""
     assert_passed(run(rp.check_tweedie_mixture))
-    tm = rp.tweedie_mixture_1d()
+    tm = tweedie_mixture_1d()
     syms = sorted(tm["mean"].free_symbols, key=lambda z: z.name)
     names = [z.name for z in syms]
     f_mean, f_var = lam(tm["mean"], syms), lam(tm["var"], syms)
@@ -175,7 +177,7 @@ def test_tweedie_discrete(rng):
     """Three atoms: the lambdified score forms (sympy derivatives of log p_t) equal the posterior
     moments over the atoms computed directly with numpy."""
     assert_passed(run(rp.check_tweedie_discrete))
-    td = rp.tweedie_discrete(3)
+    td = tweedie_discrete(3)
     x = sp.Symbol("x", real=True)
     u, w = sp.symbols("u_1:4", real=True), sp.symbols("w_1:4", positive=True)
     args = [x, alpha_t, beta_t, *u, *w]

@@ -12,16 +12,7 @@ from numerics.schedule import linear_schedule, respace
 from tests.strategies import random_spd
 from tests.theory.helpers import assert_checks_point_to_tests, assert_passed, close, col, lam, run
 from theory import vp
-from theory.symbols import (
-    SCHEDULE,
-    S,
-    alpha_t,
-    alphabar_t,
-    alphabar_tm1,
-    beta_t,
-    x_0,
-    x_t,
-)
+from theory.symbols import SCHEDULE, S, alpha_t, alphabar_t, alphabar_tm1, beta_t, x_0, x_t
 
 SCHEDULES = [
     linear_schedule(1000),
