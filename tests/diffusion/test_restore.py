@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,8 +13,19 @@ import scipy.ndimage as ndi
 import torch
 
 from diffusion.data.patches import patch_dataset
-from diffusion.experiments.restore.driver import TASKS, main
+from diffusion.experiments.restore import (
+    PRIORS,
+    TASKS,
+    RestoreConfig,
+    aggregate,
+    main,
+    make_problem,
+    make_setup,
+    run,
+)
+from diffusion.experiments.restore.chains import run_unit
 from diffusion.priors.fit_gmm import fit_patch_gmm, save_gmm
+from numerics.cli import UsageError
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +159,36 @@ def test_dps_divergence_stops_with_the_step_named(tiny_prior, tmp_path, capsys):
     res = json.loads((out / "results.json").read_text())
     assert res["status"] == "diverged" and "curves" not in res
     assert not list((out / "records").glob("*.json"))  # no (NaN) records written
+
+
+def test_stages_run_from_python_with_a_config_object(tiny_prior, tmp_path):
+    """No argparse: a RestoreConfig made in Python, then problem -> chain -> run -> aggregate;
+    the results are those of the command with the same options."""
+    cfg = RestoreConfig(
+        task="sr2", prior="gmm", weights=tiny_prior, etas=[0, 0.5, 1], n_images=2,
+        samples_per_image=3, steps=50, ref_samples=32, pool_size=64, out=tmp_path / "py",
+        progress=False, threads=1,
+    )  # fmt: skip
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+    setup = make_setup(cfg)
+    assert setup.patch_size == 8 and setup.clean.shape == (2, 64)
+    pb = make_problem(setup, 0)
+    assert pb.exact and pb.y.shape == (16,) and pb.mmse == pytest.approx(np.trace(pb.S))
+    [x] = run_unit([pb], "exact", setup)
+    assert x.shape == (3, 3, 64) and np.isfinite(x).all()
+    res = run(cfg)
+    assert res["status"] == "complete" and res["config"]["patch_size"] == 8
+    again = aggregate(setup, cfg.record(setup.patch_size), cfg.curves, tmp_path / "py")
+    assert again["curves"] == res["curves"] and again["dataset_reference"] == res["dataset_reference"]
+    assert main(_args(tiny_prior, tmp_path / "cli")) == 0
+    strip = lambda p: {k: v for k, v in json.loads(p.read_text()).items() if k != "machine"}  # noqa: E731
+    assert strip(tmp_path / "cli" / "results.json") == strip(tmp_path / "py" / "results.json")
+    # the registries are read-only; a bad value is refused when the config is made
+    with pytest.raises(TypeError):
+        PRIORS["mine"] = PRIORS["gmm"]  # type: ignore[index]
+    with pytest.raises(UsageError, match="--samples-per-image"):
+        dataclasses.replace(cfg, samples_per_image=1)
 
 
 # --------------------------------------------------------------------------- exact checks
