@@ -21,10 +21,16 @@ class DivergedError(Exception):
 def schedules(config):
     """``(base, run)``: the 1000-step training schedule of the prior and the schedule the
     chains run on (``--steps`` respaced, or a fixed-horizon schedule of ``--steps``)."""
+    from numerics.cli import UsageError
     from numerics.schedule import linear_schedule, respace
 
     if config.schedule == "fixed-horizon":
-        base = linear_schedule(config.steps, fixed_horizon=True)
+        try:
+            base = linear_schedule(config.steps, fixed_horizon=True)
+        except ValueError as exc:  # too few steps: the scaled β leave (0, 1)
+            raise UsageError(
+                f"--steps: {config.steps} is too few for --schedule fixed-horizon ({exc})"
+            ) from exc
         return base, base
     base = linear_schedule(1000)
     return base, (respace(base, config.steps) if config.steps < base.T else base)

@@ -23,7 +23,11 @@ from diffusion.experiments.restore.tasks import TASKS, Task
 from diffusion.experiments.restore.zeta import read_zeta_table, resolve_zeta
 from numerics.cli import UsageError
 
-__all__ = ["ETAS_DEFAULT", "RestoreConfig", "config_from_args"]
+__all__ = ["ETAS_DEFAULT", "MAX_SIGMA_Y", "RestoreConfig", "config_from_args"]
+
+#: The largest ``--sigma-y``: y is stored (and DPS runs by default) in float32, whose
+#: rounding of y beyond about 1e7 exceeds the whole signal range [-1, 1]; 1e308 overflowed.
+MAX_SIGMA_Y = 1e6
 
 #: η = 0, 0.1, ..., 1: the default of ``--eta``.
 ETAS_DEFAULT = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -61,7 +65,7 @@ class RestoreConfig:
     >>> RestoreConfig(task="sr2", sigma_y=0.0)
     Traceback (most recent call last):
     ...
-    numerics.cli.UsageError: --sigma-y: expected a number > 0, got 0
+    numerics.cli.UsageError: --sigma-y: expected a number in (0, 1e+06] (noise sd in [-1, 1] units), got 0
     """
 
     task: str
@@ -128,8 +132,11 @@ class RestoreConfig:
                     f"{opt}: expected one of {list(choices)}, got {getattr(self, name)!r}"
                 )
         _check_etas(self.etas)
-        if not (self.sigma_y > 0 and math.isfinite(self.sigma_y)):
-            raise UsageError(f"--sigma-y: expected a number > 0, got {self.sigma_y:g}")
+        if not (0 < self.sigma_y <= MAX_SIGMA_Y):
+            raise UsageError(
+                f"--sigma-y: expected a number in (0, {MAX_SIGMA_Y:g}] (noise sd in [-1, 1] "
+                f"units), got {self.sigma_y:g}"
+            )
         entry = self.prior
         if self.patch_size is not None and self.patch_size < 1:
             raise UsageError(f"--patch-size: expected an integer >= 1, got {self.patch_size}")
@@ -184,6 +191,7 @@ class RestoreConfig:
             raise UsageError("--diffpir-zeta: expected values in [0, 1]")
         if not (self.diffpir_lambda > 0 and math.isfinite(self.diffpir_lambda)):
             raise UsageError("--diffpir-lambda: expected a number > 0")
+        _check_out(self.out_path)
 
     # ------------------------------------------------------------------ derived values
 
@@ -249,6 +257,22 @@ class RestoreConfig:
                     diffpir_steps=self.diffpir_steps,
                 )
         return cfg
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a folder, or not exist yet below a writable folder."""
+    try:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out: {out} is a file, not a folder")
+        parent = out
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"--out: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"--out: {parent} is not writable")
+    except OSError as exc:
+        raise UsageError(f"--out: {out}: {exc.strerror or exc}") from exc
 
 
 def _check_etas(etas) -> None:

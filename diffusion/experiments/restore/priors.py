@@ -9,6 +9,7 @@ prior of your own is a :class:`PriorEntry` passed as ``RestoreConfig(prior=...)`
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,10 +64,14 @@ def load_gmm_prior(config, schedule):
     ``config.weights_path``; its posterior is exact."""
     from diffusion.priors.gmm_image import GMMImagePrior
 
+    path = config.weights_path
     try:
-        return GMMImagePrior.from_file(config.weights_path, schedule)
+        return GMMImagePrior.from_file(path, schedule)
     except ValueError as exc:
         raise UsageError(f"--weights: {exc}") from exc
+    except (OSError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        # truncated or foreign files: numpy's and zipfile's errors, one line naming the option
+        raise UsageError(f"--weights: cannot read {path} as a mixture .npz ({exc})") from exc
 
 
 def load_unet_folder(config, schedule):
@@ -74,12 +79,13 @@ def load_unet_folder(config, schedule):
     from diffusion.priors.unet import load_unet_prior
 
     name = config.prior.name
+    opt = f"--prior {name}" if config.weights is None else "--weights"
     try:
         model = load_unet_prior(
             config.weights_path, device=config.device, dtype=config.torch_dtype, clip=(-1.0, 1.0)
         )
-    except (FileNotFoundError, ValueError) as exc:
-        raise UsageError(f"--prior {name}: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{opt}: {exc}") from exc
     C, H, W = model.image_shape
     if C != 1 or H != W:
         raise UsageError(

@@ -24,7 +24,7 @@ from diffusion.experiments.restore.problems import make_problem, make_setup
 from numerics.cli import UsageError
 from numerics.io import atomic_write, write_json
 
-__all__ = ["apply_threads", "prepare_out", "run"]
+__all__ = ["apply_threads", "make_out", "prepare_out", "run"]
 
 
 def apply_threads(config) -> None:
@@ -33,17 +33,39 @@ def apply_threads(config) -> None:
         torch.set_num_threads(config.threads)
 
 
+def make_out(folder: Path) -> None:
+    """Create ``folder`` (and its parents); an error names ``--out``."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot create {folder}: {exc.strerror or exc}") from exc
+
+
+def _timing_units(path: Path) -> list:
+    """The units of an earlier ``timing.json`` (none if it is missing or unreadable)."""
+    try:
+        units = json.loads(path.read_text(encoding="utf-8"))["units"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return units if isinstance(units, list) else []
+
+
 def prepare_out(out: Path, record: dict, resume: bool) -> None:
     """Create ``out/records`` and write ``out/config.json``; an existing run is continued
     only with ``resume`` and the same settings (else :class:`~numerics.cli.UsageError`)."""
-    (out / "records").mkdir(parents=True, exist_ok=True)
+    make_out(out / "records")
     cfg_path = out / "config.json"
     if not cfg_path.exists():
         write_json(cfg_path, record, sort_keys=True)
         return
-    old = json.loads(cfg_path.read_text())
     if not resume:
         raise UsageError(f"--out: {out} already holds a run; pass --resume or another --out")
+    try:
+        old = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--resume: cannot read {cfg_path} ({exc})") from exc
+    if not isinstance(old, dict):
+        raise UsageError(f"--resume: {cfg_path} is not the config.json of a run")
     new = json.loads(json.dumps(record))
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -137,7 +159,7 @@ def run(config) -> dict:
     res = aggregate(setup, record, curves, out)
     write_json(out / "results.json", res, sort_keys=True)
     tpath = out / "timing.json"
-    old_units = json.loads(tpath.read_text())["units"] if (config.resume and tpath.exists()) else []
+    old_units = _timing_units(tpath) if config.resume else []
     timing["units"] = old_units + timing["units"]
     write_json(tpath, timing, sort_keys=True)
     plots(setup, res, curves, out)

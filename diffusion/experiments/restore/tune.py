@@ -10,7 +10,7 @@ import numpy as np
 
 from diffusion.experiments.restore.chains import DivergedError, run_unit
 from diffusion.experiments.restore.problems import make_problem, make_setup
-from diffusion.experiments.restore.run import apply_threads
+from diffusion.experiments.restore.run import apply_threads, make_out
 from numerics.dp import dp_function
 from numerics.io import write_json
 from numerics.metrics import sliced_w2
@@ -46,7 +46,7 @@ def tune_zeta(config) -> dict:
     ``<out>/zeta_table.json`` (``chosen``: η -> ζ, ``grid``: the scores of every ζ)."""
     apply_threads(config)
     out = config.out_path
-    out.mkdir(parents=True, exist_ok=True)
+    make_out(out)
     setup = make_setup(config)
     problems = [make_problem(setup, i) for i in range(config.n_images)]
     B = config.image_batch
