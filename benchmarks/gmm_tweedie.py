@@ -101,7 +101,7 @@ def bench_denoiser(K=32, d=256, batch=88, repeats=20, device="cpu", dtype=torch.
 
 
 def bench_sweep(guidance: str, samples: int, device: str, threads: int | None, tmp: Path) -> dict:
-    from diffusion.experiments.restore.driver import main
+    from diffusion.experiments.restore import main
 
     out = tmp / f"sweep-{guidance}"
     argv = [

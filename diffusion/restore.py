@@ -1,6 +1,6 @@
-"""``python -m diffusion.restore``: the command's kept entry point; the code is :mod:`diffusion.experiments.restore.driver`."""
+"""``python -m diffusion.restore``: the command's kept entry point; the code is :mod:`diffusion.experiments.restore`."""
 
-from diffusion.experiments.restore.driver import build_parser, main  # noqa: F401
+from diffusion.experiments.restore.cli import build_parser, main  # noqa: F401
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from numerics.io import atomic_write
+
 __all__ = [
     "SIGMAS", "TASKS", "build_parser", "convergence_figure", "learned_tables", "load_run", "main",
     "tables",
@@ -325,11 +327,9 @@ def convergence_figure(runs: Path, path: Path) -> Path:
     ax.set_title(f"sr2, σ_y = 0.05, exact score ({who})", fontsize=8)
     ax.legend(fontsize=6, loc="best")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda p: fig.savefig(p, dpi=120))
     plt.close(fig)
-    return path
+    return Path(path)
 
 
 #: Learned-prior runs (docs/learned.md): name -> label.
@@ -368,12 +368,9 @@ def table_learned(runs: Path, name: str) -> list[str]:
     FD and sliced W2 in their place.
     """
     r = load_run(runs, name)
-    if r is not None and not any(
-        "cfd" in x for v in r["curves"].values() for x in v["per_eta"]
-    ):
+    if r is not None and not any("cfd" in x for v in r["curves"].values() for x in v["per_eta"]):
         return _table_learned_pixels(r)
-    cols = ["method", "MSE / px", "PSNR", "SSIM", "FD (classifier)", "KID", "accuracy"]
-    out = _head(cols)
+    out = _head(["method", "MSE / px", "PSNR", "SSIM", "FD (classifier)", "KID", "accuracy"])
     if r is None:
         return [*out, _row(["(missing)", *[""] * 6])]
     d = r["config"]["patch_size"] ** 2
@@ -383,19 +380,31 @@ def table_learned(runs: Path, name: str) -> list[str]:
         return [f"{x['mse'] / d:.4f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", cfd,
                 f"{x['kid']:.4f}", f"{x['accuracy']:.3f}"]  # fmt: skip
 
-    out += _method_rows(r, cells)
-    ref = r["dataset_reference"]
-    M = r["config"]["samples_per_image"]
-    for suffix, lab in (
-        ("_truth", f"the clean test digits, each × {M} (a perfect restorer)"),
-        ("_exact_posterior", f"exact posterior samples of the GMM, {M} per digit"),
-        ("_clean", f"{ref.get('n_clean', '')} other clean digits (validation)"),
-    ):
+    def ref_cells(ref, suffix):
         if f"kid{suffix}" not in ref:
-            continue
+            return None
         cfd = f"{ref[f'cfd{suffix}']:.3f}" if f"cfd{suffix}" in ref else "—"
         acc = f"{ref[f'accuracy{suffix}']:.3f}" if f"accuracy{suffix}" in ref else "—"
-        out.append(_row([lab, "—", "—", "—", cfd, f"{ref[f'kid{suffix}']:.4f}", acc]))
+        return [cfd, f"{ref[f'kid{suffix}']:.4f}", acc]
+
+    refs = (
+        ("_truth", "the clean test digits, each × {M} (a perfect restorer)"),
+        ("_exact_posterior", "exact posterior samples of the GMM, {M} per digit"),
+        ("_clean", "{n_clean} other clean digits (validation)"),
+    )
+    return out + _method_rows(r, cells) + _reference_rows(r, refs, ref_cells)
+
+
+def _reference_rows(r: dict, refs, ref_cells) -> list[str]:
+    """Rows of the run's reference sets: ``refs`` are (key suffix, label with ``{M}`` and
+    ``{n_clean}``); ``ref_cells(ref, suffix)`` formats the perception cells or is None."""
+    ref = r["dataset_reference"]
+    fill = dict(M=r["config"]["samples_per_image"], n_clean=ref.get("n_clean", ""))
+    out = []
+    for suffix, lab in refs:
+        c = ref_cells(ref, suffix)
+        if c is not None:
+            out.append(_row([lab.format(**fill), "—", "—", "—", *c]))
     return out
 
 
@@ -422,19 +431,16 @@ def _table_learned_pixels(r: dict) -> list[str]:
         return [f"{x['mse'] / d:.4f}", f"{x['psnr']:.2f}", f"{x['ssim']:.3f}", f"{x['fd']:.1f}",
                 f"{x['sw2']:.3f}"]  # fmt: skip
 
-    out += _method_rows(r, cells)
-    ref = r["dataset_reference"]
-    M = r["config"]["samples_per_image"]
-    for suffix, lab in (
-        ("_truth", f"the clean test patches, each × {M} (a perfect restorer)"),
-        ("_clean", f"{ref.get('n_clean', '')} other clean patches"),
-    ):
-        if f"fd{suffix}" in ref:
-            out.append(
-                _row([lab, "—", "—", "—", f"{ref[f'fd{suffix}']:.1f}", f"{ref[f'sw2{suffix}']:.3f}"])
-            )
-    return out
+    def ref_cells(ref, suffix):
+        if f"fd{suffix}" not in ref:
+            return None
+        return [f"{ref[f'fd{suffix}']:.1f}", f"{ref[f'sw2{suffix}']:.3f}"]
 
+    refs = (
+        ("_truth", "the clean test patches, each × {M} (a perfect restorer)"),
+        ("_clean", "{n_clean} other clean patches"),
+    )
+    return out + _method_rows(r, cells) + _reference_rows(r, refs, ref_cells)
 
 def tables(runs: Path) -> dict[str, list[str]]:
     """Every table of the page, as Markdown lines, keyed by name."""

@@ -64,3 +64,22 @@ def test_learned_page_quotes_its_tables():
         assert not any("(missing)" in line for line in lines), name
         for line in lines[2:]:
             assert line in page, f"{name}: row not on the page: {line}"
+
+
+def test_convergence_figure_is_written_atomically(tmp_path, monkeypatch):
+    """A crash while the PNG is written keeps the previous figure and leaves no temporary."""
+    import matplotlib.figure
+
+    from diffusion.experiments.report_images import convergence_figure
+
+    path = convergence_figure(RUNS, tmp_path / "conv.png")
+    good = path.read_bytes()
+
+    def dies_half_way(self, fname, **kw):
+        Path(fname).write_bytes(b"\x89PNG partial")
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", dies_half_way)
+    with pytest.raises(RuntimeError, match="killed"):
+        convergence_figure(RUNS, path)
+    assert path.read_bytes() == good and [p.name for p in tmp_path.iterdir()] == ["conv.png"]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion.experiments.restore.driver import PSCGAN_POINTS, clean_images, main
+from diffusion.experiments.restore import PSCGAN_POINTS, clean_images, main
 
 
 def _run(out, *extra):
@@ -118,13 +118,13 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, argv, message):
 def test_digit_metrics_pair_each_restoration_with_its_own_label():
     """Clean test digits as 'restorations' score the classifier's own test accuracy (99.7 %
     over all 360; >= 0.95 on these 100 allows 5 misses) -- a label mix-up gives ~0.1."""
-    from diffusion.experiments.restore.driver import _digit_metrics
+    from diffusion.experiments.restore.metrics import digit_metrics
 
     x, labels = clean_images("digits", "test", 100, size=16, seed=0)
     pool, _ = clean_images("digits", "pool", 300, size=16, seed=0)
-    m = _digit_metrics("digits", x.reshape(100, -1), labels, pool.reshape(300, -1), "")
+    m = digit_metrics("digits", x.reshape(100, -1), labels, pool.reshape(300, -1), "")
     assert m["accuracy"] >= 0.95 and "cfd" in m and np.isfinite(m["kid"])
-    assert _digit_metrics("patches", x.reshape(100, -1), labels, pool.reshape(300, -1), "") == {}
+    assert digit_metrics("patches", x.reshape(100, -1), labels, pool.reshape(300, -1), "") == {}
 
 
 def test_zeta_ours_is_what_the_committed_tuning_runs_chose():
@@ -136,7 +136,7 @@ def test_zeta_ours_is_what_the_committed_tuning_runs_chose():
     import json
     from pathlib import Path
 
-    from diffusion.experiments.restore.driver import ZETA_OURS
+    from diffusion.experiments.restore import ZETA_OURS
 
     runs = Path(__file__).resolve().parents[2] / "docs" / "figures" / "learned" / "runs"
     checked = 0

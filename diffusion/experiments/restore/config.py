@@ -1,0 +1,312 @@
+"""The settings of one :mod:`diffusion.restore` run, resolved and checked once.
+
+:class:`RestoreConfig` is frozen: every stage reads it and none writes to it. Build it in
+Python (``RestoreConfig(task="sr2", prior="gmm", n_images=2, ...)``) or from the command
+line (:func:`config_from_args`); either way every check runs when it is made, and a bad value
+raises :class:`~numerics.cli.UsageError` with a message that names the option.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import torch
+
+from diffusion.experiments.restore.baselines import BASELINES
+from diffusion.experiments.restore.priors import PriorEntry, resolve_prior
+from diffusion.experiments.restore.tasks import TASKS, Task
+from diffusion.experiments.restore.zeta import read_zeta_table, resolve_zeta
+from numerics.cli import UsageError
+
+__all__ = ["ETAS_DEFAULT", "MAX_SIGMA_Y", "RestoreConfig", "config_from_args"]
+
+#: The largest ``--sigma-y``: y is stored (and DPS runs by default) in float32, whose
+#: rounding of y beyond about 1e7 exceeds the whole signal range [-1, 1]; 1e308 overflowed.
+MAX_SIGMA_Y = 1e6
+
+#: η = 0, 0.1, ..., 1: the default of ``--eta``.
+ETAS_DEFAULT = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+_CHOICES = dict(
+    guidance=("dps", "exact"),
+    variance=("beta", "beta_tilde", "exact"),
+    dps_form=("reference", "likelihood"),
+    schedule=("linear", "fixed-horizon"),
+    start=("standard", "exact"),
+    device=("cpu", "cuda"),
+    dtype=("float32", "float64"),
+    split=("test", "fit"),
+)
+
+
+@dataclass(frozen=True)
+class RestoreConfig:
+    """Everything that determines a run (the options of ``python -m diffusion.restore``).
+
+    Field names follow the options (``--samples-per-image`` is ``samples_per_image``), with
+    these differences: ``prior`` is a :class:`~diffusion.experiments.restore.priors.PriorEntry`
+    (a name is resolved when the config is made), ``zeta`` is the resolved ζ specification
+    (a number, a preset name or a table ``{eta: zeta}``; ``None`` with exact guidance or
+    while tuning), ``zeta_grid`` the ``--tune-zeta`` grid (``None``: no tuning),
+    ``exact_reference`` and ``progress`` are the negations of ``--no-exact-reference`` and
+    ``--no-progress``. ``patch_size = None`` takes the prior's; the resolved size is
+    :attr:`Setup.patch_size <diffusion.experiments.restore.problems.Setup>`.
+
+    Examples
+    --------
+    >>> cfg = RestoreConfig(task="sr2", prior="gmm", etas=[0, 1])
+    >>> cfg.prior.exact, cfg.etas, cfg.zeta, cfg.curves
+    (True, (0.0, 1.0), None, ('exact',))
+    >>> RestoreConfig(task="sr2", sigma_y=0.0)
+    Traceback (most recent call last):
+    ...
+    numerics.cli.UsageError: --sigma-y: expected a number in (0, 1e+06] (noise sd in [-1, 1] units), got 0
+    """
+
+    task: str
+    prior: PriorEntry | str = "gmm"
+    sigma_y: float = 0.05
+    etas: tuple[float, ...] = ETAS_DEFAULT
+    guidance: str = "exact"
+    variance: str = "beta_tilde"
+    zeta: float | str | Mapping | None = None
+    dps_form: str = "reference"
+    n_images: int = 8
+    samples_per_image: int = 8
+    steps: int = 1000
+    schedule: str = "linear"
+    start: str = "standard"
+    device: str = "cpu"
+    dtype: str = "float32"
+    seed: int = 0
+    image_seed: int = 0
+    split: str = "test"
+    patch_size: int | None = None
+    weights: str | None = None
+    ref_samples: int = 256
+    pool_size: int = 2000
+    image_batch: int = 1
+    exact_reference: bool = True
+    max_abs: float = 1e3
+    zeta_grid: tuple[float, ...] | None = None
+    grid_images: int = 4
+    grid_samples: int = 3
+    baselines: tuple[str, ...] = ()
+    diffpir_zetas: tuple[float, ...] = (0.0, 0.3, 0.6, 1.0)
+    diffpir_lambda: float = 1.75
+    diffpir_steps: int = 100
+    out: str | Path | None = None
+    resume: bool = False
+    progress: bool = True
+    threads: int | None = None
+
+    def __post_init__(self):
+        # Normalise once, at construction (a name to its entry, lists to tuples); the
+        # object is never written to afterwards.
+        if isinstance(self.prior, str):
+            object.__setattr__(self, "prior", resolve_prior(self.prior, self.weights))
+        for name in ("etas", "baselines", "diffpir_zetas", "zeta_grid"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, tuple):
+                object.__setattr__(self, name, tuple(v))
+        object.__setattr__(self, "etas", tuple(float(e) for e in self.etas))
+        self._check()
+        if self.guidance == "dps" and self.zeta_grid is None:
+            z = resolve_zeta(self.zeta, prior=self.prior.name, task=self.task, form=self.dps_form)
+            object.__setattr__(self, "zeta", MappingProxyType(z) if isinstance(z, dict) else z)
+
+    # ------------------------------------------------------------------ checks
+
+    def _check(self) -> None:
+        if self.task not in TASKS:
+            raise UsageError(f"--task: unknown task {self.task!r}; expected one of {sorted(TASKS)}")
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                opt = "--" + name.replace("_", "-")
+                raise UsageError(
+                    f"{opt}: expected one of {list(choices)}, got {getattr(self, name)!r}"
+                )
+        _check_etas(self.etas)
+        if not (0 < self.sigma_y <= MAX_SIGMA_Y):
+            raise UsageError(
+                f"--sigma-y: expected a number in (0, {MAX_SIGMA_Y:g}] (noise sd in [-1, 1] "
+                f"units), got {self.sigma_y:g}"
+            )
+        entry = self.prior
+        if self.patch_size is not None and self.patch_size < 1:
+            raise UsageError(f"--patch-size: expected an integer >= 1, got {self.patch_size}")
+        if self.patch_size is not None:
+            self.task_spec.check_size(self.patch_size)
+        for name in ("n_images", "samples_per_image", "ref_samples", "image_batch",
+                     "grid_images", "grid_samples", "diffpir_steps"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= 1")
+        if self.samples_per_image < 2:
+            raise UsageError("--samples-per-image: expected >= 2 (standard errors need two)")
+        if self.pool_size < 2:
+            raise UsageError("--pool-size: expected an integer >= 2")
+        if self.seed < 0 or self.image_seed < 0:
+            raise UsageError("--seed/--image-seed: expected integers >= 0")
+        if self.schedule == "linear" and not 1 <= self.steps <= 1000:
+            raise UsageError(f"--steps: expected 1..1000 with --schedule linear, got {self.steps}")
+        if self.schedule == "fixed-horizon" and self.steps < 1:
+            raise UsageError(f"--steps: expected an integer >= 1, got {self.steps}")
+        if self.guidance == "exact" and not entry.exact:
+            raise UsageError(f"--guidance exact: prior {entry.name!r} has no exact posterior")
+        if self.guidance == "dps" and self.variance == "exact":
+            raise UsageError("--variance exact needs the posterior Hessian: use --guidance exact")
+        if self.guidance == "dps" and self.start == "exact":
+            raise UsageError("--start exact needs the exact law of x_T | y: use --guidance exact")
+        if self.guidance == "exact" and self.zeta is not None:
+            raise UsageError("--zeta/--zeta-table apply to --guidance dps only")
+        if self.zeta_grid is not None:
+            if self.guidance != "dps":
+                raise UsageError("--tune-zeta tunes DPS: pass --guidance dps")
+            if self.split != "fit":
+                raise UsageError("--tune-zeta: ζ is chosen on fit images only: pass --split fit")
+            if not self.zeta_grid or any(not (v > 0) for v in self.zeta_grid):
+                raise UsageError("--tune-zeta: expected positive numbers")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise UsageError("--device cuda: no CUDA device available")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError("--threads: expected an integer >= 1")
+        if not self.max_abs > 0:
+            raise UsageError("--max-abs: expected a number > 0")
+        bad = [b for b in self.baselines if b not in BASELINES]
+        if bad:
+            raise UsageError(
+                f"--baselines: unknown {bad[0]!r}; expected some of {sorted(BASELINES)}"
+            )
+        if "pscgan" in self.baselines and (entry.data != "digits" or self.task != "deblur"):
+            raise UsageError(
+                "--baselines pscgan: the shipped PSCGAN restores digits16 deblurring only "
+                "(--prior digits16|gmm-digits16 --task deblur)"
+            )
+        if not self.diffpir_zetas or any(not 0.0 <= z <= 1.0 for z in self.diffpir_zetas):
+            raise UsageError("--diffpir-zeta: expected values in [0, 1]")
+        if not (self.diffpir_lambda > 0 and math.isfinite(self.diffpir_lambda)):
+            raise UsageError("--diffpir-lambda: expected a number > 0")
+        _check_out(self.out_path)
+
+    # ------------------------------------------------------------------ derived values
+
+    @property
+    def task_spec(self) -> Task:
+        """The :class:`~diffusion.experiments.restore.tasks.Task` of :attr:`task`."""
+        return TASKS[self.task]
+
+    @property
+    def data(self) -> str:
+        """``"patches"`` or ``"digits"``: the prior's data set."""
+        return self.prior.data
+
+    @property
+    def weights_path(self) -> str | None:
+        """``weights``, or the prior's default."""
+        return self.weights if self.weights is not None else self.prior.default_weights
+
+    @property
+    def out_path(self) -> Path:
+        """``out``, or ``runs/restore-<task>-<guidance>-s<sigma_y>``."""
+        if self.out is None:
+            return Path(f"runs/restore-{self.task}-{self.guidance}-s{self.sigma_y:g}")
+        return Path(self.out)
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return torch.float32 if self.dtype == "float32" else torch.float64
+
+    @property
+    def curves(self) -> tuple[str, ...]:
+        """The η-curves sampled: the guidance's, plus the exact-score reference on the same
+        noise for DPS over an exact prior (unless ``exact_reference`` is off)."""
+        if self.guidance == "dps" and self.prior.exact and self.exact_reference:
+            return ("dps", "exact")
+        return (self.guidance,)
+
+    def record(self, patch_size: int) -> dict:
+        """Everything that determines the numbers, as JSON (``config.json`` and the results'
+        ``config``; compared on ``--resume``), with the resolved ``patch_size``."""
+        zeta = self.zeta
+        if isinstance(zeta, Mapping):
+            zeta = {str(k): v for k, v in sorted(zeta.items())}
+        cfg = dict(
+            task=self.task, prior=self.prior.name, sigma_y=self.sigma_y, etas=list(self.etas),
+            guidance=self.guidance, variance=self.variance, zeta_value=zeta,
+            dps_form=self.dps_form, n_images=self.n_images,
+            samples_per_image=self.samples_per_image, steps=self.steps, schedule=self.schedule,
+            start=self.start, device=self.device, dtype=self.dtype, seed=self.seed,
+            image_seed=self.image_seed, split=self.split, patch_size=patch_size,
+            ref_samples=self.ref_samples, pool_size=self.pool_size, image_batch=self.image_batch,
+            no_exact_reference=not self.exact_reference, max_abs=self.max_abs,
+            weights=os.path.basename(str(self.weights_path)),
+        )  # fmt: skip
+        if self.zeta_grid is not None:
+            cfg["zeta_grid"] = list(self.zeta_grid)
+        if self.baselines:  # runs without baselines keep the config of earlier versions
+            cfg["baseline_list"] = list(self.baselines)
+            if "diffpir" in self.baselines:
+                cfg.update(
+                    diffpir_zetas=list(self.diffpir_zetas),
+                    diffpir_lambda=self.diffpir_lambda,
+                    diffpir_steps=self.diffpir_steps,
+                )
+        return cfg
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a folder, or not exist yet below a writable folder."""
+    try:
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out: {out} is a file, not a folder")
+        parent = out
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"--out: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise UsageError(f"--out: {parent} is not writable")
+    except OSError as exc:
+        raise UsageError(f"--out: {out}: {exc.strerror or exc}") from exc
+
+
+def _check_etas(etas) -> None:
+    if not etas:
+        raise UsageError("--eta: expected at least one value")
+    bad = [v for v in etas if not (0.0 <= v <= 1.0)]
+    if bad:
+        raise UsageError(f"--eta: values must be in [0, 1], got {bad[0]:g}")
+    if len(set(etas)) != len(etas):
+        raise UsageError("--eta: repeated values")
+
+
+def config_from_args(ns) -> RestoreConfig:
+    """The :class:`RestoreConfig` of parsed command-line options (from
+    :func:`~diffusion.experiments.restore.cli.build_parser`); the one place that reads the
+    namespace. ``--zeta-table`` is read here."""
+    prior = resolve_prior(ns.prior, ns.weights)
+    zeta = ns.zeta
+    if ns.zeta_table is not None:  # read only where it is used: DPS, not tuning
+        use = ns.guidance == "dps" and ns.tune_zeta is None
+        zeta = read_zeta_table(ns.zeta_table) if use else ns.zeta_table
+    if ns.tune_zeta is not None and ns.guidance == "dps":
+        zeta = None  # tuning chooses ζ
+    return RestoreConfig(
+        task=ns.task, prior=prior, sigma_y=ns.sigma_y, etas=ns.eta, guidance=ns.guidance,
+        variance=ns.variance, zeta=zeta, dps_form=ns.dps_form, n_images=ns.n_images,
+        samples_per_image=ns.samples_per_image, steps=ns.steps, schedule=ns.schedule,
+        start=ns.start, device=ns.device, dtype=ns.dtype, seed=ns.seed,
+        image_seed=ns.image_seed, split=ns.split, patch_size=ns.patch_size,
+        weights=ns.weights, ref_samples=ns.ref_samples,
+        pool_size=ns.pool_size, image_batch=ns.image_batch,
+        exact_reference=not ns.no_exact_reference, max_abs=ns.max_abs,
+        zeta_grid=ns.tune_zeta, grid_images=ns.grid_images, grid_samples=ns.grid_samples,
+        baselines=ns.baselines, diffpir_zetas=ns.diffpir_zeta,
+        diffpir_lambda=ns.diffpir_lambda, diffpir_steps=ns.diffpir_steps, out=ns.out,
+        resume=ns.resume, progress=not ns.no_progress, threads=ns.threads,
+    )  # fmt: skip
