@@ -12,11 +12,14 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 __all__ = [
     "ArgumentParser",
     "UsageError",
+    "check_out_dir",
+    "check_out_file",
     "check_out_dir",
     "fail",
     "nonneg_float",
@@ -45,12 +48,20 @@ def fail(prog: str, exc: BaseException, status: int = 2) -> int:
     return status
 
 
-def check_out_dir(path, option: str = "--out") -> Path:
-    """Check, before any work, that the output folder ``path`` can be created and written.
+def _first_existing(p: Path) -> Path:
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return p
 
-    Nothing is created: the folder (or its nearest existing parent) must be a writable
-    folder, and no part of the path may be a file. The writes themselves can still fail
-    (disk full, a folder made read-only meanwhile): wrap them too.
+
+def check_out_dir(path, option: str = "--out", *, create: bool = False) -> Path:
+    """Check, before any work, that the output folder ``path`` can be written.
+
+    No part of the path may be a file. Without ``create`` nothing is made: the folder (or its
+    nearest existing parent) must be writable (``os.access``). With ``create`` the folder and
+    its parents are made and a probe file is written and removed in it, which also catches a
+    read-only mount for root. The writes themselves can still fail later (disk full): wrap
+    them too.
 
     Raises
     ------
@@ -60,21 +71,47 @@ def check_out_dir(path, option: str = "--out") -> Path:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> f = pathlib.Path(tempfile.mkdtemp()) / "file"
-    >>> _ = f.write_text("x")
-    >>> check_out_dir(f / "run")  # doctest: +ELLIPSIS
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_out_dir(d / "run" / "a", create=True).is_dir()
+    True
+    >>> _ = (d / "f").write_text("x")
+    >>> check_out_dir(d / "f")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    numerics.cli.UsageError: --out .../file/run: .../file is a file, not a folder
+    numerics.cli.UsageError: --out: .../f is a file, not a folder
+    >>> check_out_dir(d / "f" / "run")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    numerics.cli.UsageError: --out: .../f/run lies under .../f, which is a file, not a folder
     """
-    path = Path(path)
-    probe = path
-    while not probe.exists() and probe.parent != probe:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"{option} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: {probe} is not writable")
-    return path
+    p = Path(path)
+    try:
+        if p.exists() and not p.is_dir():
+            raise UsageError(f"{option}: {p} is a file, not a folder")
+        base = _first_existing(p)
+        if not base.is_dir():
+            raise UsageError(f"{option}: {p} lies under {base}, which is a file, not a folder")
+        if not create:
+            if not os.access(base, os.W_OK | os.X_OK):
+                raise UsageError(f"{option}: {base} is not writable")
+            return p
+        p.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=p, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot write in {p} ({exc.strerror or exc})") from None
+    return p
+
+
+def check_out_file(path, option: str = "--out", *, create: bool = False) -> Path:
+    """Check that the file ``path`` can be written (its folder by :func:`check_out_dir`)."""
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option}: {p} is a folder, expected a file name")
+    base = _first_existing(p.parent)
+    if not base.is_dir():
+        raise UsageError(f"{option}: {p} lies under {base}, which is a file, not a folder")
+    check_out_dir(p.parent, option, create=create)
+    return p
 
 
 def parse_etas(text: str) -> list[float]:

@@ -9,62 +9,23 @@ folder (and its parents) when it is missing, as the command would.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from numerics.cli import ArgumentParser, UsageError, positive_int, seed_int
+from numerics.cli import ArgumentParser, positive_int, seed_int
+from numerics.cli import check_out_dir as _check_out_dir
+from numerics.cli import check_out_file as _check_out_file
 
 __all__ = ["check_out_dir", "check_out_file", "weights_parser"]
 
 
-def _first_existing(p: Path) -> Path:
-    while not p.exists() and p.parent != p:
-        p = p.parent
-    return p
-
-
 def check_out_dir(path, option: str = "--out") -> Path:
-    """Make sure ``path`` is (or can become) a writable folder; returns it as a Path.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> check_out_dir(d / "run" / "a").is_dir()
-    True
-    >>> _ = (d / "f").write_text("x")
-    >>> check_out_dir(d / "f")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    numerics.cli.UsageError: --out: ... is a file, not a folder
-    """
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"{option}: {p} is a file, not a folder")
-    base = _first_existing(p)
-    if not base.is_dir():
-        raise UsageError(f"{option}: {p} lies under {base}, which is a file, not a folder")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=p, prefix=".write-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UsageError(f"{option}: cannot write in {p} ({exc.strerror or exc})") from None
-    return p
+    """:func:`numerics.cli.check_out_dir` with ``create=True``: the folder is made and probed."""
+    return _check_out_dir(path, option, create=True)
 
 
 def check_out_file(path, option: str = "--out") -> Path:
-    """Make sure the file ``path`` can be written (its folder via :func:`check_out_dir`)."""
-    p = Path(path)
-    if p.is_dir():
-        raise UsageError(f"{option}: {p} is a folder, expected a file name")
-    base = _first_existing(p.parent)
-    if not base.is_dir():
-        raise UsageError(f"{option}: {p} lies under {base}, which is a file, not a folder")
-    check_out_dir(p.parent, option)
-    return p
+    """:func:`numerics.cli.check_out_file` with ``create=True``."""
+    return _check_out_file(path, option, create=True)
 
 
 def weights_parser(

@@ -21,7 +21,7 @@ from diffusion.experiments.restore.baselines import BASELINES
 from diffusion.experiments.restore.priors import PriorEntry, resolve_prior
 from diffusion.experiments.restore.tasks import TASKS, Task
 from diffusion.experiments.restore.zeta import read_zeta_table, resolve_zeta
-from numerics.cli import UsageError
+from numerics.cli import UsageError, check_out_dir
 
 __all__ = ["ETAS_DEFAULT", "MAX_SIGMA_Y", "RestoreConfig", "config_from_args"]
 
@@ -261,18 +261,7 @@ class RestoreConfig:
 
 def _check_out(out: Path) -> None:
     """``--out`` must be a folder, or not exist yet below a writable folder."""
-    try:
-        if out.exists() and not out.is_dir():
-            raise UsageError(f"--out: {out} is a file, not a folder")
-        parent = out
-        while not parent.exists():
-            parent = parent.parent
-        if not parent.is_dir():
-            raise UsageError(f"--out: {parent} is a file, not a folder")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise UsageError(f"--out: {parent} is not writable")
-    except OSError as exc:
-        raise UsageError(f"--out: {out}: {exc.strerror or exc}") from exc
+    check_out_dir(out, "--out")
 
 
 def _check_etas(etas) -> None:

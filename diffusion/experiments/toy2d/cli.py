@@ -9,8 +9,6 @@ and never silently replaced).
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +18,14 @@ from diffusion.data.toy2d import DATASETS
 from diffusion.experiments.toy2d.config import CONFIG_PATH, ConfigError, load_config
 from diffusion.experiments.toy2d.experiment import Options, run_experiment, validate_experiment
 from diffusion.experiments.toy2d.networks import CheckpointError
-from numerics.cli import ArgumentParser, UsageError, fail, positive_int, seed_int
+from numerics.cli import (
+    ArgumentParser,
+    UsageError,
+    check_out_dir,
+    fail,
+    positive_int,
+    seed_int,
+)
 
 __all__ = ["build_parser", "main", "prepare_out"]
 
@@ -80,13 +85,7 @@ def prepare_out(out: Path, datasets=()) -> None:
     _check_out_kind(out)
     for ds in datasets:
         _check_out_kind(out / ds)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UsageError(f"--out: cannot write to {out}: {exc.strerror or exc}") from exc
+    check_out_dir(out, "--out", create=True)
 
 
 def main(argv=None, *, on_unit_saved: Callable[[str], None] | None = None) -> int:
