@@ -9,6 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def cuda_available() -> bool:
+    """Whether torch is installed and sees a CUDA device (for ``--device cuda``)."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a core dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def sample_torch(problem, post, schedule, eta_all, chain):
     """Run ``diffusion.sampler.sample`` in float64 on the problem; returns an (N, d) numpy array.
 

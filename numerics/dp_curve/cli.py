@@ -169,11 +169,9 @@ def _check_device(sampler: str, device: str) -> None:
         return
     if sampler == "numpy":
         raise UsageError("--device cuda needs --sampler torch")
-    try:
-        import torch
-    except ImportError as exc:  # pragma: no cover - torch is a core dependency
-        raise UsageError("--device cuda needs torch") from exc
-    if not torch.cuda.is_available():
+    from numerics.dp_curve._torch_bridge import cuda_available  # lazy: the one door to torch
+
+    if not cuda_available():
         raise UsageError("--device cuda: no CUDA device is available here")
 
 

@@ -138,3 +138,22 @@ def test_import_diffusion_is_light():
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == ""
+
+
+def test_numerics_reaches_torch_and_diffusion_only_through_the_bridge():
+    """numerics/ imports torch or diffusion/ (lazily or not) in ``dp_curve._torch_bridge`` alone."""
+    offenders = []
+    for p in sorted((ROOT / "numerics").rglob("*.py")):
+        if p.name == "_torch_bridge.py":
+            continue
+        for node in ast.walk(ast.parse(p.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for n in names:
+                if n.split(".")[0] in {"torch", "diffusion"}:
+                    offenders.append(f"{p.relative_to(ROOT)}:{node.lineno} imports {n}")
+    assert not offenders, offenders
