@@ -37,7 +37,25 @@ def public_modules(package: str) -> list[str]:
     return sorted(names)
 
 
+def reexports(modname: str) -> list[str]:
+    """Lines linking the names of ``__all__`` that the module re-exports from elsewhere."""
+    mod = importlib.import_module(modname)
+    lines = []
+    for name in getattr(mod, "__all__", ()):
+        obj = getattr(mod, name, None)
+        home = getattr(obj, "__module__", None)
+        if obj is None or home is None or home == modname or not hasattr(obj, "__qualname__"):
+            continue
+        lines.append(f"- {{py:obj}}`{name} <{home}.{obj.__qualname__}>` (from `{home}`)")
+    if lines:
+        lines = ["Public names re-exported here, documented where they are defined:", "", *lines, ""]
+    return lines
+
+
 def page(modname: str) -> str:
+    # ``:ignore-module-all:``: each object is documented once, in the module that defines it
+    # (a package's ``__all__`` re-exports are listed as links instead), and its docstring
+    # examples run in that module's namespace.
     return "\n".join(
         [
             MARKER,
@@ -48,8 +66,10 @@ def page(modname: str) -> str:
             f"globals().update(vars(importlib.import_module({modname!r})))",
             "```",
             "",
-            f"```{{eval-rst}}\n.. automodule:: {modname}\n   :members:\n   :show-inheritance:\n```",
+            f"```{{eval-rst}}\n.. automodule:: {modname}\n   :members:\n   :ignore-module-all:\n"
+            "   :show-inheritance:\n```",
             "",
+            *reexports(modname),
         ]
     )
 
