@@ -61,7 +61,8 @@ class BicubicSR(LinearOperator):
     antialiased resize is separable, so the two 1-D matrices reproduce it exactly). The kernel is
     that of the DPS reference code's super-resolution task (its ``Resizer``, MATLAB's
     ``imresize``: the antialiased Keys cubic, :math:`a = -0.5`); the borders differ (that code
-    mirrors the image, torch renormalises the truncated weights). The adjoint is the exact transpose (two matmuls), unlike an ``interpolate`` upsampling.
+    mirrors the image, torch renormalises the truncated weights). The adjoint is the exact
+    transpose (two matmuls), unlike an ``interpolate`` upsampling.
 
     :meth:`prox_l2` is closed-form: with the thin SVDs :math:`D_n = U_n \mathrm{diag}(s_n)
     V_n^\top` (computed once, in float64),
