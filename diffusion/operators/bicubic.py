@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from diffusion.operators.base import LinearOperator, _as_int, _as_shape, _CastCache
+from diffusion.operators.base import LinearOperator, _as_int, _CastCache
+from diffusion.operators.sr import AveragePoolSR
 
 __all__ = ["BicubicSR", "bicubic_matrix"]
 
@@ -91,14 +92,9 @@ class BicubicSR(LinearOperator):
     """
 
     def __init__(self, factor: int, in_shape):
-        self.factor = _as_int(factor, "factor", minimum=1)
-        self.in_shape = _as_shape(in_shape, "in_shape", ndim=3)
-        C, H, W = self.in_shape
-        if H % self.factor or W % self.factor:
-            raise ValueError(
-                f"in_shape: H and W must be divisible by factor={self.factor}, got {self.in_shape}"
-            )
-        self.out_shape = (C, H // self.factor, W // self.factor)
+        pool = AveragePoolSR(factor, in_shape)  # the same checks and shapes as average pooling
+        self.factor, self.in_shape, self.out_shape = pool.factor, pool.in_shape, pool.out_shape
+        _, H, W = self.in_shape
         self._DH = _CastCache(bicubic_matrix(H, self.factor))
         self._DW = self._DH if W == H else _CastCache(bicubic_matrix(W, self.factor))
         self._svd: _CastCache | None = None
