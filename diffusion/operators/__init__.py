@@ -24,7 +24,12 @@ Inf and are meant for public boundaries (the sampler's entry), not for every ste
 Modules: :mod:`~diffusion.operators.base` (the base class, composition, the adjointness
 test), :mod:`~diffusion.operators.dense` (identity, dense matrices),
 :mod:`~diffusion.operators.blur`, :mod:`~diffusion.operators.sr`,
-:mod:`~diffusion.operators.inpainting` (with the masks), :mod:`~diffusion.operators.noise`.
+:mod:`~diffusion.operators.inpainting` (with the masks), :mod:`~diffusion.operators.noise`;
+the paper's operators at full scale (256 x 256 colour): :mod:`~diffusion.operators.fft_blur`
+(any kernel by FFT: Gaussian and motion blur), :mod:`~diffusion.operators.kernels` (seeded
+motion kernels), :mod:`~diffusion.operators.bicubic` (antialiased bicubic SR),
+:mod:`~diffusion.operators.masks` (centred box, random inpainting) and
+:mod:`~diffusion.operators.paper` (:func:`paper_operator`, the operators by name).
 
 References
 ----------
@@ -39,22 +44,38 @@ References
 """
 
 from diffusion.operators.base import ComposedOperator, LinearOperator, adjointness_test
+from diffusion.operators.bicubic import BicubicSR, bicubic_matrix
 from diffusion.operators.blur import GaussianBlur
 from diffusion.operators.dense import DenseOperator, Identity
+from diffusion.operators.fft_blur import FFTBlur, FFTGaussianBlur, MotionBlur
 from diffusion.operators.inpainting import Inpainting, box_mask, random_mask
+from diffusion.operators.kernels import motion_kernel
+from diffusion.operators.masks import RandomInpainting, centre_box
 from diffusion.operators.noise import GaussianNoise
+from diffusion.operators.paper import PAPER_OPERATORS, paper_operator, scaled_blur
 from diffusion.operators.sr import AveragePoolSR
 
 __all__ = [
+    "PAPER_OPERATORS",
     "AveragePoolSR",
+    "BicubicSR",
     "ComposedOperator",
     "DenseOperator",
+    "FFTBlur",
+    "FFTGaussianBlur",
     "GaussianBlur",
     "GaussianNoise",
     "Identity",
     "Inpainting",
     "LinearOperator",
+    "MotionBlur",
+    "RandomInpainting",
     "adjointness_test",
+    "bicubic_matrix",
     "box_mask",
+    "centre_box",
+    "motion_kernel",
+    "paper_operator",
     "random_mask",
+    "scaled_blur",
 ]
