@@ -92,14 +92,16 @@ def _write_unit(out: Path, problems, samples: dict, curves, setup) -> None:
 
 
 def _progress_bar(config, todo, n_steps: int):
-    if not config.progress:
-        return None
-    from tqdm.auto import tqdm
+    """The run's :class:`~diffusion.experiments.restore.progress.Progress` (a bar unless
+    ``--no-progress``; the time estimate of a long run either way)."""
+    from diffusion.experiments.restore.progress import Progress
 
-    total = (
-        len(todo) * len(config.curves) * n_steps * len(config.etas) * len(todo[0]) if todo else 0
+    n_img = sum(len(u) for u in todo)
+    total = n_img * len(config.etas) * len(config.curves) * n_steps
+    what = (
+        f"{n_img} images x {len(config.etas)} etas x {len(config.curves)} curves x {n_steps} steps"
     )
-    return tqdm(total=total, desc=f"{config.task} images x eta x steps", unit="step")
+    return Progress(total, what, bar=config.progress, desc=f"{config.task} images x eta x steps")
 
 
 def run(config) -> dict:
@@ -146,8 +148,7 @@ def run(config) -> dict:
             break
         _write_unit(out, problems, samples, curves, setup)
         timing["units"].append(dict(images=unit, seconds=round(time.perf_counter() - t0, 2)))
-    if bar is not None:
-        bar.close()
+    bar.close()
     if status == "diverged":
         res = dict(config=record, status="diverged", divergence=divergence, machine=machine())
         write_json(out / "results.json", res, sort_keys=True)
