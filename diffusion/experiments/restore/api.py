@@ -57,9 +57,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from diffusion.experiments.restore.chains import generators
+from diffusion.experiments.restore.chains import chain_generator
 
-__all__ = ["GUIDANCES", "Restoration", "chain_metrics", "measure", "restore_images", "unread"]
+__all__ = [
+    "GUIDANCES", "Restoration", "as_measurement", "chain_metrics", "chunks", "exact_posterior", "measure",
+    "probe_step", "restore_images", "run_chunk", "run_schedule", "unread",
+]  # fmt: skip
 
 #: ``guidance=`` values of :func:`restore_images`.
 GUIDANCES = ("dps", "exact")
@@ -153,53 +156,87 @@ def chain_metrics(x_hat, operator, y, clean=None) -> dict:
     return {k: np.asarray(v, dtype=np.float64).reshape(E, S, B) for k, v in out.items()}
 
 
-def run_chains(
-    prior, operator, y, ids, *, etas, samples: int, guidance: str, zeta, sigma_y: float,
-    dps_form: str, run_sched, seed: int, variance: str, start: str, batch: int, device,
+def chunks(n_images: int, per_image: int, batch: int, *, split_images: bool) -> list[range]:
+    """The chain indices of each sampler call: consecutive runs of at most ``batch`` of the
+    ``n_images * per_image`` chains (image-major), cut at image boundaries if
+    ``split_images`` (exact guidance: one posterior per call).
+
+    Examples
+    --------
+    >>> chunks(2, 3, 4, split_images=False), chunks(2, 3, 4, split_images=True)
+    ([range(0, 4), range(4, 6)], [range(0, 3), range(3, 6)])
+    """
+    out, k, total = [], 0, n_images * per_image
+    while k < total:
+        stop = min(k + batch, total)
+        if split_images:
+            stop = min(stop, (k // per_image + 1) * per_image)
+        out.append(range(k, stop))
+        k = stop
+    return out
+
+
+def run_chunk(
+    ks: range, prior, operator, y, ids, *, etas, samples: int, guidance: str, zeta,
+    sigma_y: float, dps_form: str, run_sched, seed: int, variance: str, start: str, device,
     dtype, max_abs, on_step: Callable | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """Every chain (image b, η, sample j) in sampler calls of at most ``batch`` chains
-    (exact guidance: one image per call); returns ``[B, E, S, *in_shape]`` on the CPU.
-    ``on_step(n)`` is called after each reverse step of a call of n chains."""
+    """One sampler call over the chains ``ks`` (chain k: image ``b = k // (E S)`` of
+    ``y``/``ids``, η index ``(k // S) % E``, sample ``k % S``); returns ``[len(ks),
+    *in_shape]`` on the CPU. ``on_step(n)`` is called after each reverse step."""
     from diffusion.guidance import DPSGuidance, ExactGuidance
     from diffusion.sampler import sample
 
     E, S, shape = len(etas), int(samples), tuple(operator.in_shape)
-    jobs = [(b, e, j) for b in range(len(ids)) for e in range(E) for j in range(S)]
-    gens = generators(seed, ids, etas, S)
-    chunks, start_k = [], 0
-    while start_k < len(jobs):
-        stop = min(start_k + batch, len(jobs))
-        if guidance == "exact":  # one posterior per call
-            stop = min(stop, (jobs[start_k][0] + 1) * E * S)
-        chunks.append(range(start_k, stop))
-        start_k = stop
-    out = torch.empty((len(jobs), *shape), dtype=dtype)
+    b_of = [k // (E * S) for k in ks]
+    e_of = [(k // S) % E for k in ks]
+    gens = [
+        chain_generator(seed, ids[b], etas[e], k % S)
+        for k, b, e in zip(ks, b_of, e_of, strict=True)
+    ]
+    eta_t = torch.tensor([float(etas[e]) for e in e_of], dtype=torch.float64)
+    if guidance == "exact":
+        if len(set(b_of)) != 1:
+            raise ValueError("exact guidance: one image per sampler call")
+        g, model = ExactGuidance(exact_posterior(prior, operator, sigma_y, y[b_of[0]])), None
+    else:
+        g = DPSGuidance(
+            operator, y[b_of], zeta, form=dps_form,
+            sigma_y=sigma_y if dps_form == "likelihood" else None,
+            scale_by_beta=(dps_form == "likelihood"),
+        )  # fmt: skip
+        model = prior
 
     def cb(i, t, x, x0):
         if on_step is not None and x0 is not None:
             on_step(x.shape[0])
 
-    for ks in chunks:
-        eta_t = torch.tensor([float(etas[jobs[k][1]]) for k in ks], dtype=torch.float64)
-        if guidance == "exact":
-            g = ExactGuidance.from_prior(prior, operator, sigma_y, y[jobs[ks[0]][0]])
-            model = None
-        else:
-            ys = y[[jobs[k][0] for k in ks]]
-            g = DPSGuidance(
-                operator, ys, zeta, form=dps_form,
-                sigma_y=sigma_y if dps_form == "likelihood" else None,
-                scale_by_beta=(dps_form == "likelihood"),
-            )  # fmt: skip
-            model = prior
-        x = sample(
-            model, (len(ks), *shape), run_sched, eta=eta_t, guidance=g, variance=variance,
-            start=start, generator=[gens[k] for k in ks], callback=cb, dtype=dtype,
-            device=device, max_abs=max_abs,
-        )  # fmt: skip
-        out[ks.start : ks.stop] = x.detach().cpu().to(dtype)
-    return out.reshape(len(ids), E, S, *shape)
+    x = sample(
+        model, (len(ks), *shape), run_sched, eta=eta_t, guidance=g, variance=variance,
+        start=start, generator=gens, callback=cb, dtype=dtype, device=device, max_abs=max_abs,
+    )  # fmt: skip
+    return x.detach().cpu().to(dtype)
+
+
+def exact_posterior(prior, operator, sigma_y: float, y):
+    """The exact posterior of an analytic prior given one ``y`` (``out_shape``), as a prior.
+
+    A Gaussian mixture's posterior drops the components of weight below 1e-10
+    (:func:`numerics.gmm.pruned_posterior`, as the data-set runs do), over the entries of y
+    that A reads; other priors use their own ``.posterior``.
+    """
+    from diffusion.experiments.restore.problems import WEIGHT_FLOOR
+    from diffusion.priors import GaussianPrior, GMMImagePrior, MixturePrior
+    from numerics.gmm import pruned_posterior
+
+    if isinstance(prior, GaussianPrior) or not isinstance(prior, MixturePrior):
+        return prior.posterior(operator, sigma_y, y)
+    keep = ~unread(operator).reshape(-1).numpy()
+    A = operator.as_matrix().numpy()[keep]
+    yv = y.detach().cpu().double().reshape(-1).numpy()[keep]
+    post, _ = pruned_posterior(prior.gmm, A, sigma_y, yv, floor=WEIGHT_FLOOR)
+    cls = GMMImagePrior if isinstance(prior, GMMImagePrior) else MixturePrior
+    return cls(post, prior.schedule)
 
 
 def base_schedule(prior):
@@ -318,7 +355,7 @@ def restore_images(
             raise ValueError("images, y: give the clean images, a measurement y, or both")
         y_t = measure(clean, operator, sigma_y, seed)
     else:
-        y_t = _measurement(y, operator)
+        y_t = as_measurement(y, operator)
         if clean is not None and y_t.shape[0] != clean.shape[0]:
             raise ValueError(f"y: {y_t.shape[0]} measurements for {clean.shape[0]} images")
     B = y_t.shape[0]
@@ -340,11 +377,14 @@ def restore_images(
     elif isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
         raise ValueError(f"batch: expected an integer >= 1, 'auto' or None, got {batch!r}")
     bar = Progress(n_chains * run_sched.T, f"{n_chains} chains x {run_sched.T} steps", bar=progress)
+    parts = []
     try:
-        x = run_chains(prior, operator, y_t, ids, batch=int(batch), on_step=bar.update, **kw)
+        for ks in chunks(B, len(etas) * samples, int(batch), split_images=guidance == "exact"):
+            parts.append(run_chunk(ks, prior, operator, y_t, ids, on_step=bar.update, **kw))
     finally:
         bar.close()
-    x_hat = x.permute(1, 2, 0, *range(3, x.ndim))  # [E, S, B, C, H, W]
+    x = torch.cat(parts).reshape(B, len(etas), samples, *shape)
+    x_hat = x.permute(1, 2, 0, 3, 4, 5)  # [E, S, B, C, H, W]
     values = chain_metrics(x_hat, operator, y_t, clean)
     metrics = {
         eta: {k: float(v[e].mean()) for k, v in sorted(values.items())}
@@ -357,11 +397,11 @@ def probe_step(prior, operator, y, kw: dict, n: int) -> None:
     """One reverse step of ``n`` chains of image 0 (the memory probe of ``batch="auto"``)."""
     from numerics.schedule import respace
 
-    one = dict(kw, etas=(kw["etas"][0],) * 1, samples=n, run_sched=respace(kw["run_sched"], 1))
-    run_chains(prior, operator, y[:1], [0], batch=n, **one)
+    one = dict(kw, etas=kw["etas"][:1], samples=n, run_sched=respace(kw["run_sched"], 1))
+    run_chunk(range(n), prior, operator, y[:1], [0], **one)
 
 
-def _measurement(y, operator) -> torch.Tensor:
+def as_measurement(y, operator) -> torch.Tensor:
     """A given y as float64 ``[B, *out_shape]``, unread entries set to 0."""
     out = tuple(operator.out_shape)
     t = y.detach().cpu() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
