@@ -111,7 +111,7 @@ def test_a_colour_unet_prior_in_memory():
         (dict(samples=0), "samples"),
         (dict(sigma_y=0.0), "sigma_y"),
         (dict(batch=0), "batch"),
-        (dict(y=torch.zeros(2, 3, 8, 8)), "out_shape"),
+        (dict(y=torch.zeros(2, 3, 8, 8)), r"expected shape \[B, 3, 4, 4\]"),
     ],
 )
 def test_bad_arguments_name_themselves(gauss, kw, match):

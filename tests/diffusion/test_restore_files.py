@@ -242,13 +242,15 @@ def test_every_task_operator_takes_colour_images_with_an_exact_adjoint(task):
 
 def test_every_option_has_a_help_line_with_its_default():
     parser = build_parser()
+    formatter = parser._get_formatter()
     for action in parser._actions:
         if action.dest == "help":
             continue
         assert action.help, action.option_strings
-        text = parser._get_formatter()._expand_help(action)
-        if action.default not in (None, False) or "default" in action.help:
-            assert "default" in text, (action.option_strings, text)
+        text = formatter._get_help_string(action)
+        assert "default" in text or (action.required and "required" in text), text
+    seed = next(a for a in parser._actions if a.dest == "seed")
+    assert formatter._expand_help(seed).endswith("(default: 0)")  # 0 is a default too
 
 
 def test_auto_batch_fits_free_gpu_memory_with_a_clear_error(monkeypatch):

@@ -193,6 +193,33 @@ def test_learned_variance_network_is_an_error(tmp_path):
         load_unet_prior(tmp_path)
 
 
+def test_colour_non_square_network_loads_and_a_missing_sample_size_is_an_error(tmp_path):
+    """Any channel count and size (#19): a 3-channel 8 x 16 network; its config without
+    sample_size names the fix."""
+    from diffusers import UNet2DModel
+
+    net = UNet2DModel(
+        sample_size=(8, 16),
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+        norm_num_groups=8,
+    )
+    net.save_pretrained(str(tmp_path))
+    prior = load_unet_prior(tmp_path, image_shape=(3, 8, 16))
+    assert prior.image_shape == (3, 8, 16)
+    x = torch.randn(2, 3, 8, 16)
+    assert prior(x, torch.tensor([1, 1000])).shape == (2, 3, 8, 16)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    del cfg["sample_size"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="no sample_size"):
+        load_unet_prior(tmp_path)
+
+
 def test_registered_names():
     assert set(PRIOR_FOLDERS) == set(PRIOR_SHAPES) == {"digits16", "patches32"}
     for name, folder in PRIOR_FOLDERS.items():

@@ -402,20 +402,14 @@ def probe_step(prior, operator, y, kw: dict, n: int) -> None:
 
 
 def as_measurement(y, operator) -> torch.Tensor:
-    """A given y as float64 ``[B, *out_shape]``, unread entries set to 0."""
-    out = tuple(operator.out_shape)
+    """A given y (``out_shape`` or ``[B, *out_shape]``) as float64 ``[B, *out_shape]``,
+    checked (:meth:`~diffusion.operators.LinearOperator.check_measurement`), unread
+    entries set to 0."""
     t = y.detach().cpu() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
     t = t.double()
-    if tuple(t.shape) == out:
+    if tuple(t.shape) == tuple(operator.out_shape):
         t = t[None]
-    if t.ndim != len(out) + 1 or tuple(t.shape[1:]) != out:
-        raise ValueError(
-            f"y: expected the operator's out_shape {list(out)} or [B, {', '.join(map(str, out))}], "
-            f"got {list(t.shape)}"
-        )
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError("y: contains NaN or Inf")
-    return t.masked_fill(unread(operator), 0.0)
+    return operator.check_measurement(t).masked_fill(unread(operator), 0.0)
 
 
 def _check_prior_shape(prior, shape) -> None:

@@ -42,8 +42,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+        if "default" in text or action.default is None or action.default is argparse.SUPPRESS:
             return text
+        if action.default is False:  # a flag
+            return text + " (default: off)"
         return super()._get_help_string(action)
 
 
@@ -69,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     :class:`~numerics.cli.UsageError`)."""
     p = ArgumentParser(prog=PROG, description=DESCRIPTION, formatter_class=_HelpFormatter)
     p.add_argument("--task", required=True, choices=sorted(TASKS),
-                   help="the measurement: " + "; ".join(f"{t.name}: {t.description}"
+                   help="the measurement (required): " + "; ".join(f"{t.name}: {t.description}"
                                                         for t in TASKS.values()))  # fmt: skip
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", default=None, metavar="PATH",

@@ -104,6 +104,18 @@ def _progress_bar(config, todo, n_steps: int):
     return Progress(total, what, bar=config.progress, desc=f"{config.task} images x eta x steps")
 
 
+def _announce(bar, seconds: float, n_left: int) -> None:
+    """One line with the time the other units will take, from the first one's (posterior,
+    chains and records: all the per-image work), when that is long."""
+    from diffusion.experiments.restore.progress import ANNOUNCE_S, format_seconds
+
+    if n_left > 0 and seconds * n_left > ANNOUNCE_S:
+        bar.write(
+            f"restore: about {format_seconds(seconds * n_left)} left for the other {n_left} "
+            f"unit(s) of images (the first took {seconds:.1f} s)"
+        )
+
+
 def run(config) -> dict:
     """Run (or resume) the sweep of ``config``; returns the results dict.
 
@@ -147,7 +159,10 @@ def run(config) -> dict:
             status, divergence = "diverged", str(exc)
             break
         _write_unit(out, problems, samples, curves, setup)
-        timing["units"].append(dict(images=unit, seconds=round(time.perf_counter() - t0, 2)))
+        seconds = time.perf_counter() - t0
+        timing["units"].append(dict(images=unit, seconds=round(seconds, 2)))
+        if len(timing["units"]) == 1:
+            _announce(bar, seconds, len(todo) - 1)
     bar.close()
     if status == "diverged":
         res = dict(config=record, status="diverged", divergence=divergence, machine=machine())
