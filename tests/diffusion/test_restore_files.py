@@ -161,22 +161,28 @@ def test_batching_does_not_change_the_restorations(rgb_prior, tmp_path):
 
 
 def test_a_folder_of_images_with_a_grey_prior_and_exact_guidance(tmp_path, capsys):
+    from diffusion.data.patches import patch_dataset
+    from diffusion.priors.fit_gmm import fit_patch_gmm, save_gmm
+
+    w, mu, S, info = fit_patch_gmm(patch_dataset("fit", 400, size=8, seed=0), 2, max_iter=5, seed=0)
+    save_gmm(tmp_path / "tiny.npz", w, mu, S, command="test fixture", meta=info)
     folder = tmp_path / "photos"
     folder.mkdir()
     _photo(folder / "b.jpg", size=(40, 40))
     _photo(folder / "a.png", size=(30, 50), mode="L", seed=1)
     (folder / "notes.txt").write_text("not an image")
-    rc = main(["--input", str(folder), "--prior", "gmm", "--task", "inpaint", "--out",
-               str(tmp_path / "o"), *FAST, "--samples-per-image", "2"])  # fmt: skip
+    rc = main(["--input", str(folder), "--prior", "gmm", "--weights", str(tmp_path / "tiny.npz"),
+               "--task", "inpaint", "--out", str(tmp_path / "o"), *FAST,
+               "--samples-per-image", "2"])  # fmt: skip
     assert rc == 0
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["config"]["guidance"] == "exact"  # the mixture's exact posterior by default
     assert [im["name"] for im in res["images"]] == ["a", "b"]
-    assert "centre crop 30 x 30 -> bicubic resize to 16 x 16" in res["images"][0]["prepared"]
+    assert "centre crop 30 x 30 -> bicubic resize to 8 x 8" in res["images"][0]["prepared"]
     with Image.open(tmp_path / "o" / "images" / "b" / "eta1_sample1.png") as im:
-        assert (im.mode, im.size) == ("L", (16, 16))
+        assert (im.mode, im.size) == ("L", (8, 8))
     y = np.load(tmp_path / "o" / "images" / "a" / "y.npy")
-    assert np.all(y[0, 4:12, 4:12] == 0) and np.all(y[0, :4] != 0)  # the box is zero-filled
+    assert np.all(y[0, 2:6, 2:6] == 0) and np.all(y[0, :2] != 0)  # the box is zero-filled
     assert "a.png: 30 x 50" in capsys.readouterr().out
 
 
