@@ -16,6 +16,9 @@ Examples
 >>> sample(prior, (2, 1), linear_schedule(1000), eta=1.0, steps=10,
 ...        generator=torch.Generator().manual_seed(0)).shape
 torch.Size([2, 1])
+
+Restoring images in one call: :func:`restore_images` (:mod:`diffusion.experiments.restore.api`,
+loaded on first use).
 """
 
 from diffusion import operators
@@ -32,6 +35,12 @@ from diffusion.models import (
 from diffusion.operators import *  # noqa: F403  (every operator, listed in operators.__all__)
 from diffusion.sampler import DivergenceError, check_divergence, sample
 from diffusion.schedule import StepCoefficients, TorchSchedule, append_dims, as_torch_schedule
+
+#: Names loaded on first use (their module imports the metrics and the experiments layer).
+_LAZY = {
+    "Restoration": "diffusion.experiments.restore.api",
+    "restore_images": "diffusion.experiments.restore.api",
+}
 
 __all__ = [
     "ZETA_PRESETS",
@@ -54,4 +63,13 @@ __all__ = [
     "score_from_denoiser",
     "zeta_function",
     *operators.__all__,
+    *_LAZY,
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'diffusion' has no attribute {name!r}")

@@ -1,7 +1,15 @@
 r"""Pixel-space image metrics: PSNR and SSIM (distortion), sliced W2 between image sets.
 
-Inputs are image batches (torch tensors or numpy arrays, ``[B, ...]``) in the [-1, 1]
-range; outputs are Python floats. The formulas live in :mod:`numerics.metrics`
+Inputs are image batches (torch tensors or numpy arrays, ``[B, ...]``, images ``[B, C, H, W]``
+with any C, e.g. 1 or 3) in the [-1, 1] range; outputs are Python floats (``per_image=True``:
+one value per image).
+
+Colour conventions (those of scikit-image and torchmetrics): **PSNR** takes the MSE over all
+pixels *and channels* of an image, :math:`10\log_{10}(R^2/\mathrm{MSE})` per image, then the
+mean over images (``skimage.metrics.peak_signal_noise_ratio`` of each image;
+``torchmetrics.image.PeakSignalNoiseRatio(data_range=R, dim=(1, 2, 3))``). **SSIM** is computed
+per channel and averaged over the channels (``structural_similarity(..., channel_axis=0)``),
+then over images. The formulas live in :mod:`numerics.metrics`
 (:func:`~numerics.metrics.psnr`, :func:`~numerics.metrics.sliced_w2`); this module adapts
 image batches to them. See :mod:`diffusion.metrics.perception` for the conventions and
 references.
@@ -41,14 +49,15 @@ def _paired(x, ref):
     return a, b
 
 
-def psnr(x, ref, *, data_range: float = 2.0) -> float:
+def psnr(x, ref, *, data_range: float = 2.0, per_image: bool = False):
     r"""Mean over images of the peak signal-to-noise ratio, in dB.
 
     .. math::
 
         \mathrm{PSNR} = \frac1B \sum_{b=1}^B 10 \log_{10} \frac{R^2}{\frac1D\|x_b - r_b\|^2},
 
-    R = ``data_range`` (2 for [-1, 1] images), D pixels per image. Averaging per-image PSNRs
+    R = ``data_range`` (2 for [-1, 1] images), D values per image (pixels times channels: the
+    MSE is over all channels at once). Averaging per-image PSNRs
     (not the PSNR of the pooled MSE) is the usual convention; it weighs well-restored images
     more (Jensen: it is at least the pooled value). An exact match contributes
     :math:`10\log_{10}(R^2/10^{-20})` = 206 dB at R = 2 (clipped MSE).
@@ -56,6 +65,8 @@ def psnr(x, ref, *, data_range: float = 2.0) -> float:
     Parameters
     ----------
     x, ref : ``[B, ...]`` arrays or tensors, same shape
+    per_image : bool
+        Return the ``(B,)`` array of per-image values instead of their mean.
 
     Examples
     --------
@@ -63,10 +74,11 @@ def psnr(x, ref, *, data_range: float = 2.0) -> float:
     20.0
     """
     a, b = _paired(x, ref)
-    return float(psnr_rows(a, b, data_range=data_range).mean())
+    vals = psnr_rows(a, b, data_range=data_range)
+    return vals if per_image else float(vals.mean())
 
 
-def ssim(x, ref, *, data_range: float = 2.0, win_size: int = 7) -> float:
+def ssim(x, ref, *, data_range: float = 2.0, win_size: int = 7, per_image: bool = False):
     r"""Mean over images of the structural similarity (Wang et al. 2004, ref. 1).
 
     .. math::
@@ -77,17 +89,24 @@ def ssim(x, ref, *, data_range: float = 2.0, win_size: int = 7) -> float:
 
     over ``win_size`` x ``win_size`` uniform windows (``skimage.metrics.structural_similarity``
     defaults, sample covariances; on 16 x 16 images the 7 x 7 window leaves 10 x 10 window
-    centres), R = ``data_range``.
+    centres), R = ``data_range``. A colour image ``[C, H, W]`` (C > 1) has the mean over its
+    channels of the per-channel SSIM (scikit-image's ``channel_axis=0``; torchmetrics'
+    ``StructuralSimilarityIndexMeasure`` also averages over channels, but with a Gaussian
+    window and population covariances by default, so its values differ slightly).
 
     Parameters
     ----------
-    x, ref : ``[B, 1, H, W]`` or ``[B, H, W]`` arrays or tensors, same shape
+    x, ref : ``[B, C, H, W]`` or ``[B, H, W]`` arrays or tensors, same shape; H, W >= ``win_size``
+    per_image : bool
+        Return the ``(B,)`` array of per-image values instead of their mean.
 
     Examples
     --------
     >>> im = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16))
     >>> ssim(im, im)
     1.0
+    >>> ssim(np.zeros((1, 3, 8, 8)), np.zeros((1, 3, 8, 8)), per_image=True)
+    array([1.])
     """
     from skimage.metrics import structural_similarity
 
@@ -98,16 +117,21 @@ def ssim(x, ref, *, data_range: float = 2.0, win_size: int = 7) -> float:
         a = a[:, 0]
     if b.ndim == 4 and b.shape[1] == 1:
         b = b[:, 0]
-    if a.ndim != 3 or a.shape != b.shape:
+    if a.ndim not in (3, 4) or a.shape != b.shape:
         raise ValueError(
-            f"x, ref: expected two [B, 1, H, W] or [B, H, W] batches of one shape, got "
+            f"x, ref: expected two [B, C, H, W] or [B, H, W] batches of one shape, got "
             f"{np.shape(x)} and {np.shape(ref)}"
         )
-    vals = [
-        structural_similarity(u, v, data_range=data_range, win_size=win_size)
+    if min(a.shape[-2:]) < win_size:
+        raise ValueError(
+            f"x: images of {a.shape[-2]} x {a.shape[-1]} are smaller than the window {win_size}"
+        )
+    axis = 0 if a.ndim == 4 else None
+    vals = np.array([
+        structural_similarity(u, v, data_range=data_range, win_size=win_size, channel_axis=axis)
         for u, v in zip(a, b, strict=True)
-    ]
-    return float(np.mean(vals))
+    ])  # fmt: skip
+    return vals if per_image else float(np.mean(vals))
 
 
 def pixel_sliced_w2(x, ref, *, n_proj: int = 256, seed=0, rescale: bool = True) -> float:

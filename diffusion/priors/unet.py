@@ -8,6 +8,10 @@ A checkpoint is a local folder in the diffusers format, the one of public DDPM c
   model folder, and optionally ``scheduler/scheduler_config.json`` (also accepted at the top
   level as ``scheduler_config.json``).
 
+Any channel count (``in_channels`` = ``out_channels``: 1 for grey, 3 for colour) and any
+``sample_size`` (an int, or ``[H, W]``) load; the image shape is ``image_shape`` =
+``(in_channels, H, W)``.
+
 The network predicts the noise, :math:`\hat\varepsilon(x_t, t)`, and the denoiser of
 :mod:`diffusion.models` follows by Tweedie,
 
@@ -376,12 +380,17 @@ def load_unet_prior(
             "ε-prediction networks (no learned variance) are supported"
         )
     s = cfg.get("sample_size")
-    hw = (s, s) if isinstance(s, int) else tuple(s) if s is not None else None
+    if s is None:
+        raise ValueError(
+            f"UNet checkpoint {model_dir}: config.json has no sample_size, so the image size "
+            "is unknown; add \"sample_size\": [H, W] (or one int) to it"
+        )
+    hw = (s, s) if isinstance(s, int) else tuple(s)
     if image_shape is not None:
         want = tuple(int(v) for v in image_shape)
         if len(want) != 3:
             raise ValueError(f"image_shape: expected (C, H, W), got {image_shape!r}")
-        have = (in_ch, *hw) if hw is not None else (in_ch, None, None)
+        have = (in_ch, *hw)
         if have != want:
             raise ValueError(
                 f"UNet checkpoint {model_dir}: network shape [C, H, W] = {list(have)} "

@@ -175,21 +175,39 @@ def test_missing_files_are_an_error(saved, tmp_path):
         load_unet_prior(only_cfg)
 
 
-def test_learned_variance_network_is_an_error(tmp_path):
+def _two_level_unet(sample_size, in_channels, out_channels):
     from diffusers import UNet2DModel
 
-    net = UNet2DModel(
-        sample_size=8,
-        in_channels=1,
-        out_channels=2,
+    return UNet2DModel(
+        sample_size=sample_size,
+        in_channels=in_channels,
+        out_channels=out_channels,
         block_out_channels=(8, 16),
         layers_per_block=1,
         down_block_types=("DownBlock2D",) * 2,
         up_block_types=("UpBlock2D",) * 2,
         norm_num_groups=8,
     )
-    net.save_pretrained(str(tmp_path))
+
+
+def test_learned_variance_network_is_an_error(tmp_path):
+    _two_level_unet(8, 1, 2).save_pretrained(str(tmp_path))
     with pytest.raises(ValueError, match="out_channels=2"):
+        load_unet_prior(tmp_path)
+
+
+def test_colour_non_square_network_loads_and_a_missing_sample_size_is_an_error(tmp_path):
+    """Any channel count and size (#19): a 3-channel 8 x 16 network; its config without
+    sample_size names the fix."""
+    _two_level_unet((8, 16), 3, 3).save_pretrained(str(tmp_path))
+    prior = load_unet_prior(tmp_path, image_shape=(3, 8, 16))
+    assert prior.image_shape == (3, 8, 16)
+    x = torch.randn(2, 3, 8, 16)
+    assert prior(x, torch.tensor([1, 1000])).shape == (2, 3, 8, 16)
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    del cfg["sample_size"]
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="no sample_size"):
         load_unet_prior(tmp_path)
 
 

@@ -1,4 +1,18 @@
-r"""η-sweeps on real image patches with exact ground truth: ``python -m diffusion.restore``.
+r"""Restoration with the η-scaled sampler: ``python -m diffusion.restore`` and
+:func:`restore_images`.
+
+**Your own images** (:mod:`~diffusion.experiments.restore.files`): ``--input PATH`` (a
+PNG/JPEG file or a folder) or ``--measurement y.npy|y.png`` with any diffusers
+``UNet2DModel`` folder as ``--prior`` (colour or grey, any size) restores the images at every
+η and writes PNGs, a grid and ``results.json`` (PSNR, SSIM, MSE, residual per η); in Python,
+:func:`restore_images` (:mod:`~diffusion.experiments.restore.api`, also ``from diffusion
+import restore_images``) does the same on tensors. Example::
+
+    python -m diffusion.restore --input photo.png --prior path/to/ddpm-folder --task sr4 \
+        --eta 0,0.5,1 --steps 100 --out runs/photo
+
+**The data-set sweeps** (the default, without ``--input``/``--measurement``), described
+below:
 
 Restores 16 x 16 grayscale test patches (:mod:`diffusion.data.patches`, test split) from
 :math:`y = A x + n`, :math:`n \sim N(0, \sigma_y^2 I)` in the [-1, 1] range, with the
@@ -74,11 +88,13 @@ References
 """
 
 from diffusion.experiments.restore.aggregate import aggregate
+from diffusion.experiments.restore.api import Restoration, restore_images
 from diffusion.experiments.restore.baselines import BASELINES, PSCGAN_POINTS
 from diffusion.experiments.restore.chains import DivergedError
 from diffusion.experiments.restore.cli import build_parser, main
 from diffusion.experiments.restore.config import RestoreConfig, config_from_args
 from diffusion.experiments.restore.figures import convergence_figure
+from diffusion.experiments.restore.files import run_files
 from diffusion.experiments.restore.priors import PRIORS, PriorEntry
 from diffusion.experiments.restore.problems import (
     Problem,
@@ -102,6 +118,7 @@ __all__ = [
     "PriorEntry",
     "Problem",
     "RestoreConfig",
+    "Restoration",
     "Setup",
     "Task",
     "aggregate",
@@ -112,6 +129,8 @@ __all__ = [
     "main",
     "make_problem",
     "make_setup",
+    "restore_images",
     "run",
+    "run_files",
     "tune_zeta",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["DivergedError", "generators", "run_unit", "schedules", "seed_of"]
+__all__ = ["DivergedError", "chain_generator", "generators", "run_unit", "schedules", "seed_of"]
 
 
 class DivergedError(Exception):
@@ -45,14 +45,14 @@ def _eta_key(eta: float) -> int:
     return int(round(eta * 1_000_000))
 
 
+def chain_generator(seed: int, i: int, eta: float, j: int) -> torch.Generator:
+    """The CPU generator of sample j of image i at η, seeded by ``(seed, i, η, j)``."""
+    return torch.Generator().manual_seed(seed_of(seed, i, _eta_key(eta), j))
+
+
 def generators(seed: int, images, etas, M: int) -> list[torch.Generator]:
     """One generator per (image, η, sample j), in that order."""
-    return [
-        torch.Generator().manual_seed(seed_of(seed, i, _eta_key(eta), j))
-        for i in images
-        for eta in etas
-        for j in range(M)
-    ]
+    return [chain_generator(seed, i, eta, j) for i in images for eta in etas for j in range(M)]
 
 
 def run_unit(problems, curve: str, setup, bar=None, zeta=None) -> list[np.ndarray]:

@@ -57,6 +57,12 @@ class RestoreConfig:
     ``--no-progress``. ``patch_size = None`` takes the prior's; the resolved size is
     :attr:`Setup.patch_size <diffusion.experiments.restore.problems.Setup>`.
 
+    ``input`` (an image file or folder) or ``measurement`` (a ``.npy``/``.png`` file) make
+    it a run on your own images (:mod:`diffusion.experiments.restore.files`); the data-set
+    options (``n_images``, ``image_seed``, ``split``, ``patch_size``, ``ref_samples``,
+    ``pool_size``, ``exact_reference``, ``grid_images``'s data set) do not apply there, and
+    ``image_batch`` counts chains (image x η x sample) per sampler call, ``"auto"`` allowed.
+
     Examples
     --------
     >>> cfg = RestoreConfig(task="sr2", prior="gmm", etas=[0, 1])
@@ -90,7 +96,7 @@ class RestoreConfig:
     weights: str | None = None
     ref_samples: int = 256
     pool_size: int = 2000
-    image_batch: int = 1
+    image_batch: int | str = 1
     exact_reference: bool = True
     max_abs: float = 1e3
     zeta_grid: tuple[float, ...] | None = None
@@ -104,6 +110,8 @@ class RestoreConfig:
     resume: bool = False
     progress: bool = True
     threads: int | None = None
+    input: str | Path | None = None
+    measurement: str | Path | None = None
 
     def __post_init__(self):
         # Normalise once, at construction (a name to its entry, lists to tuples); the
@@ -144,9 +152,18 @@ class RestoreConfig:
             self.task_spec.check_size(self.patch_size)
         for name in ("n_images", "samples_per_image", "ref_samples", "image_batch",
                      "grid_images", "grid_samples", "diffpir_steps"):  # fmt: skip
+            if name == "image_batch" and self.image_batch == "auto":
+                if not self.files_mode:
+                    raise UsageError(
+                        "--image-batch auto: applies to --input/--measurement runs; here give "
+                        "the images per sampler call (an integer)"
+                    )
+                continue
             if getattr(self, name) < 1:
                 raise UsageError(f"--{name.replace('_', '-')}: expected an integer >= 1")
-        if self.samples_per_image < 2:
+        if self.files_mode:
+            self._check_files()
+        elif self.samples_per_image < 2:
             raise UsageError("--samples-per-image: expected >= 2 (standard errors need two)")
         if self.pool_size < 2:
             raise UsageError("--pool-size: expected an integer >= 2")
@@ -193,7 +210,33 @@ class RestoreConfig:
             raise UsageError("--diffpir-lambda: expected a number > 0")
         _check_out(self.out_path)
 
+    def _check_files(self) -> None:
+        """The checks of a run on your own images (``input`` or ``measurement``)."""
+        if self.input is not None and self.measurement is not None:
+            raise UsageError("--measurement: give either --input or --measurement, not both")
+        for opt, path in (("--input", self.input), ("--measurement", self.measurement)):
+            if path is not None and not Path(path).expanduser().exists():
+                raise UsageError(f"{opt}: {path} does not exist")
+        if self.zeta_grid is not None:
+            raise UsageError("--tune-zeta: tunes on the data sets; not with --input/--measurement")
+        if self.baselines:
+            raise UsageError("--baselines: run on the data sets; not with --input/--measurement")
+        if self.schedule != "linear":
+            raise UsageError(
+                "--schedule fixed-horizon: --input/--measurement runs sample on the prior's own "
+                "training schedule (respaced to --steps)"
+            )
+        if self.patch_size is not None:
+            raise UsageError(
+                "--patch-size: not used with --input/--measurement (images take the prior's size)"
+            )
+
     # ------------------------------------------------------------------ derived values
+
+    @property
+    def files_mode(self) -> bool:
+        """Whether this run restores your own files (``input`` or ``measurement`` given)."""
+        return self.input is not None or self.measurement is not None
 
     @property
     def task_spec(self) -> Task:
@@ -212,9 +255,13 @@ class RestoreConfig:
 
     @property
     def out_path(self) -> Path:
-        """``out``, or ``runs/restore-<task>-<guidance>-s<sigma_y>``."""
+        """``out``, or ``runs/restore-<task>-<guidance>-s<sigma_y>`` (with ``--input`` or
+        ``--measurement``: ``runs/restore-<file or folder name>-<task>-...``)."""
         if self.out is None:
-            return Path(f"runs/restore-{self.task}-{self.guidance}-s{self.sigma_y:g}")
+            tag = f"{self.task}-{self.guidance}-s{self.sigma_y:g}"
+            if self.files_mode:
+                return Path(f"runs/restore-{Path(self.input or self.measurement).stem}-{tag}")
+            return Path(f"runs/restore-{tag}")
         return Path(self.out)
 
     @property
@@ -279,23 +326,32 @@ def config_from_args(ns) -> RestoreConfig:
     :func:`~diffusion.experiments.restore.cli.build_parser`); the one place that reads the
     namespace. ``--zeta-table`` is read here."""
     prior = resolve_prior(ns.prior, ns.weights)
+    files = ns.input is not None or ns.measurement is not None
+    guidance = ns.guidance
+    if guidance is None:  # your own images: the exact posterior where the prior has one
+        guidance = "dps" if files and not prior.exact else "exact"
     zeta = ns.zeta
     if ns.zeta_table is not None:  # read only where it is used: DPS, not tuning
-        use = ns.guidance == "dps" and ns.tune_zeta is None
+        use = guidance == "dps" and ns.tune_zeta is None
         zeta = read_zeta_table(ns.zeta_table) if use else ns.zeta_table
-    if ns.tune_zeta is not None and ns.guidance == "dps":
+    if ns.tune_zeta is not None and guidance == "dps":
         zeta = None  # tuning chooses ζ
+    samples = ns.samples_per_image
+    if samples is None:
+        samples = 1 if files else 8
+    batch = ns.image_batch if ns.image_batch is not None else ("auto" if files else 1)
     return RestoreConfig(
-        task=ns.task, prior=prior, sigma_y=ns.sigma_y, etas=ns.eta, guidance=ns.guidance,
+        task=ns.task, prior=prior, sigma_y=ns.sigma_y, etas=ns.eta, guidance=guidance,
         variance=ns.variance, zeta=zeta, dps_form=ns.dps_form, n_images=ns.n_images,
-        samples_per_image=ns.samples_per_image, steps=ns.steps, schedule=ns.schedule,
+        samples_per_image=samples, steps=ns.steps, schedule=ns.schedule,
         start=ns.start, device=ns.device, dtype=ns.dtype, seed=ns.seed,
         image_seed=ns.image_seed, split=ns.split, patch_size=ns.patch_size,
         weights=ns.weights, ref_samples=ns.ref_samples,
-        pool_size=ns.pool_size, image_batch=ns.image_batch,
+        pool_size=ns.pool_size, image_batch=batch,
         exact_reference=not ns.no_exact_reference, max_abs=ns.max_abs,
         zeta_grid=ns.tune_zeta, grid_images=ns.grid_images, grid_samples=ns.grid_samples,
         baselines=ns.baselines, diffpir_zetas=ns.diffpir_zeta,
         diffpir_lambda=ns.diffpir_lambda, diffpir_steps=ns.diffpir_steps, out=ns.out,
-        resume=ns.resume, progress=not ns.no_progress, threads=ns.threads,
+        resume=ns.resume, progress=not ns.no_progress, threads=ns.threads, input=ns.input,
+        measurement=ns.measurement,
     )  # fmt: skip

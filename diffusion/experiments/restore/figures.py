@@ -13,7 +13,10 @@ from diffusion.experiments.restore.aggregate import load_records
 from numerics.dp import dp_function
 from numerics.io import atomic_write
 
-__all__ = ["convergence_figure", "dataset_dp_figure", "exact_dp_figure", "grid_figures", "plots"]
+__all__ = [
+    "convergence_figure", "dataset_dp_figure", "exact_dp_figure", "grid_figures", "image_grid",
+    "plots",
+]  # fmt: skip
 
 
 def _pyplot():
@@ -209,3 +212,39 @@ def convergence_figure(run_dirs, path, *, eta: float = 1.0) -> Path:
     ax.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path, 120)
+
+
+def image_grid(path, rows, titles, suptitle: str, *, cell: float = 1.1) -> Path:
+    """A grid of images as an RGB PNG, written atomically.
+
+    Parameters
+    ----------
+    rows : list of lists of (C, H, W) arrays in [-1, 1] (C = 1: grey, 3: colour) or None
+        (an empty cell); every row as long as ``titles``.
+    titles : list of str
+        Column titles (over the first row).
+    """
+    from PIL import Image
+
+    plt = _pyplot()
+    nr, nc = len(rows), len(titles)
+    fig, axes = plt.subplots(nr, nc, figsize=(cell * nc, cell * nr + 0.35), squeeze=False)
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            ax = axes[r, c]
+            ax.axis("off")
+            if img is None:
+                continue
+            a = (np.clip(np.asarray(img, dtype=np.float64), -1.0, 1.0) + 1.0) / 2.0
+            if a.shape[0] == 1:
+                ax.imshow(a[0], cmap="gray", vmin=0.0, vmax=1.0)
+            else:
+                ax.imshow(a.transpose(1, 2, 0))
+    for c, t in enumerate(titles):
+        axes[0, c].set_title(t, fontsize=7)
+    fig.suptitle(suptitle, fontsize=8)
+    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 1 - 0.3 / (cell * nr + 0.35)))
+    fig.canvas.draw()
+    rgb = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy(), mode="RGB")
+    plt.close(fig)
+    return atomic_write(path, lambda p: rgb.save(p, format="PNG"))

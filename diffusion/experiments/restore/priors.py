@@ -61,7 +61,8 @@ class PriorEntry:
 
 def load_gmm_prior(config, schedule):
     """A Gaussian-mixture prior (:class:`~diffusion.priors.gmm_image.GMMImagePrior`) from
-    ``config.weights_path``; its posterior is exact."""
+    ``config.weights_path``; its posterior is exact. ``schedule=None`` (``--input`` runs):
+    the paper's linear schedule."""
     from diffusion.priors.gmm_image import GMMImagePrior
 
     path = config.weights_path
@@ -75,7 +76,13 @@ def load_gmm_prior(config, schedule):
 
 
 def load_unet_folder(config, schedule):
-    """A ``UNet2DModel`` checkpoint (:mod:`diffusion.priors.unet`), x̂₀ clipped to [-1, 1]."""
+    """A ``UNet2DModel`` checkpoint (:mod:`diffusion.priors.unet`), x̂₀ clipped to [-1, 1].
+
+    With a ``schedule`` (the data-set runs) the network must take square one-channel images
+    and have been trained on that schedule. ``schedule=None`` (``--input`` /
+    ``--measurement`` runs) takes any channel count and size, and the network's own
+    training schedule (its ``scheduler_config.json``, :mod:`diffusion.priors.unet`).
+    """
     from diffusion.priors.unet import load_unet_prior
 
     name = config.prior.name
@@ -87,10 +94,13 @@ def load_unet_folder(config, schedule):
     except (OSError, ValueError) as exc:
         raise UsageError(f"{opt}: {exc}") from exc
     C, H, W = model.image_shape
+    model.patch_shape = (C, H, W)
+    if schedule is None:
+        return model
     if C != 1 or H != W:
         raise UsageError(
-            f"--prior {name}: the network takes {C} x {H} x {W} images; the data shipped "
-            "here are square grayscale images (1 channel)"
+            f"--prior {name}: the network takes {C} x {H} x {W} images; the data sets shipped "
+            "here are square grayscale images (1 channel): restore your own images with --input"
         )
     base = getattr(model.schedule, "schedule", model.schedule)
     if not np.allclose(base.alpha_bar, schedule.alpha_bar, rtol=1e-9, atol=0.0):
@@ -98,7 +108,6 @@ def load_unet_folder(config, schedule):
             f"--prior {name}: the network's training schedule is not the paper's "
             "linear schedule (T = 1000, beta 1e-4 -> 0.02) that this command samples with"
         )
-    model.patch_shape = (1, H, W)
     return model
 
 

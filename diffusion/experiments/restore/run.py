@@ -92,14 +92,28 @@ def _write_unit(out: Path, problems, samples: dict, curves, setup) -> None:
 
 
 def _progress_bar(config, todo, n_steps: int):
-    if not config.progress:
-        return None
-    from tqdm.auto import tqdm
+    """The run's :class:`~diffusion.experiments.restore.progress.Progress` (a bar unless
+    ``--no-progress``; the time estimate of a long run either way)."""
+    from diffusion.experiments.restore.progress import Progress
 
-    total = (
-        len(todo) * len(config.curves) * n_steps * len(config.etas) * len(todo[0]) if todo else 0
+    n_img = sum(len(u) for u in todo)
+    total = n_img * len(config.etas) * len(config.curves) * n_steps
+    what = (
+        f"{n_img} images x {len(config.etas)} etas x {len(config.curves)} curves x {n_steps} steps"
     )
-    return tqdm(total=total, desc=f"{config.task} images x eta x steps", unit="step")
+    return Progress(total, what, bar=config.progress, desc=f"{config.task} images x eta x steps")
+
+
+def _announce(bar, seconds: float, n_left: int) -> None:
+    """One line with the time the other units will take, from the first one's (posterior,
+    chains and records: all the per-image work), when that is long."""
+    from diffusion.experiments.restore.progress import ANNOUNCE_S, format_seconds
+
+    if n_left > 0 and seconds * n_left > ANNOUNCE_S:
+        bar.write(
+            f"restore: about {format_seconds(seconds * n_left)} left for the other {n_left} "
+            f"unit(s) of images (the first took {seconds:.1f} s)"
+        )
 
 
 def run(config) -> dict:
@@ -145,9 +159,11 @@ def run(config) -> dict:
             status, divergence = "diverged", str(exc)
             break
         _write_unit(out, problems, samples, curves, setup)
-        timing["units"].append(dict(images=unit, seconds=round(time.perf_counter() - t0, 2)))
-    if bar is not None:
-        bar.close()
+        seconds = time.perf_counter() - t0
+        timing["units"].append(dict(images=unit, seconds=round(seconds, 2)))
+        if len(timing["units"]) == 1:
+            _announce(bar, seconds, len(todo) - 1)
+    bar.close()
     if status == "diverged":
         res = dict(config=record, status="diverged", divergence=divergence, machine=machine())
         write_json(out / "results.json", res, sort_keys=True)
