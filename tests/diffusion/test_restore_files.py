@@ -302,3 +302,35 @@ def test_a_long_run_announces_its_time_once(monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["restore: sampling 10 chains x 100 steps: about 1 min 37 s left "
                    "(estimated from the first 2.0 s)"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "task, y_shape", [("sr4_bicubic", (3, 16, 16)), ("inpaint_random70", (3, 64, 64))]
+)
+def test_the_papers_operators_restore_your_own_png_end_to_end(rgb_prior, tmp_path, task, y_shape):
+    from diffusion.operators import paper_operator
+
+    png = _photo(tmp_path / "photo.png", size=(72, 64))
+    rc = main(["--input", str(png), "--prior", str(rgb_prior), "--task", task, "--out",
+               str(tmp_path / "o"), "--steps", "3", "--eta", "0,1", "--seed", "5",
+               "--no-progress", "--threads", "1"])  # fmt: skip
+    assert rc == 0
+    res = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert res["status"] == "complete" and res["config"]["task"] == task
+    assert [r["eta"] for r in res["per_eta"]] == [0.0, 1.0]
+    assert all(np.isfinite(r["psnr"]) for r in res["per_eta"])
+    folder = tmp_path / "o" / "images" / "photo"
+    with Image.open(folder / "eta1_sample0.png") as im:
+        assert (im.mode, im.size) == ("RGB", (64, 64))
+    y = np.load(folder / "y.npy", allow_pickle=False)
+    assert y.shape == y_shape
+    if task == "inpaint_random70":  # the paper's mask, drawn with --seed, zero-fills y
+        mask = paper_operator(task, 64, 3, seed=5).mask.numpy()
+        assert np.all(y[mask == 0] == 0) and (mask[0] == 0).mean() == pytest.approx(0.7, abs=1e-3)
+
+
+def test_the_data_sets_refuse_the_papers_operators(tmp_path, capsys):
+    rc = main(["--task", "deblur_gauss", "--out", str(tmp_path / "o"), "--steps", "2"])
+    err = _err(capsys)
+    assert rc == 2 and len(err.splitlines()) == 1 and "--task deblur_gauss" in err, err
+    assert "--input" in err

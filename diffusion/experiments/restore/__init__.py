@@ -104,12 +104,14 @@ from diffusion.experiments.restore.problems import (
     make_setup,
 )
 from diffusion.experiments.restore.run import run
-from diffusion.experiments.restore.tasks import TASKS, Task
+from diffusion.experiments.restore.tasks import FILES_TASKS, PAPER_TASKS, TASKS, Task
 from diffusion.experiments.restore.tune import tune_zeta
 from diffusion.experiments.restore.zeta import ZETA_OURS
 
 __all__ = [
     "BASELINES",
+    "FILES_TASKS",
+    "PAPER_TASKS",
     "PRIORS",
     "PSCGAN_POINTS",
     "TASKS",

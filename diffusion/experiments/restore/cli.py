@@ -13,7 +13,7 @@ from diffusion.experiments.restore.chains import DivergedError
 from diffusion.experiments.restore.config import config_from_args
 from diffusion.experiments.restore.priors import PRIORS
 from diffusion.experiments.restore.run import run
-from diffusion.experiments.restore.tasks import TASKS
+from diffusion.experiments.restore.tasks import FILES_TASKS, PAPER_TASKS, TASKS
 from diffusion.experiments.restore.tune import tune_zeta
 from numerics.cli import (
     ArgumentParser,
@@ -70,9 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of ``python -m diffusion.restore`` (errors raise
     :class:`~numerics.cli.UsageError`)."""
     p = ArgumentParser(prog=PROG, description=DESCRIPTION, formatter_class=_HelpFormatter)
-    p.add_argument("--task", required=True, choices=sorted(TASKS),
+    p.add_argument("--task", required=True, choices=sorted(FILES_TASKS),
                    help="the measurement (required): " + "; ".join(f"{t.name}: {t.description}"
-                                                        for t in TASKS.values()))  # fmt: skip
+                                                        for t in TASKS.values())
+                        + ". With --input/--measurement also the paper's operators: "
+                        + "; ".join(f"{t.name}: {t.description}"
+                                    for t in PAPER_TASKS.values()))  # fmt: skip
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", default=None, metavar="PATH",
                      help="your own images: a PNG/JPEG file or a folder of them, centre-cropped "

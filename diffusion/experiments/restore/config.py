@@ -19,7 +19,7 @@ import torch
 
 from diffusion.experiments.restore.baselines import BASELINES
 from diffusion.experiments.restore.priors import PriorEntry, resolve_prior
-from diffusion.experiments.restore.tasks import TASKS, Task
+from diffusion.experiments.restore.tasks import FILES_TASKS, PAPER_TASKS, TASKS, Task
 from diffusion.experiments.restore.zeta import read_zeta_table, resolve_zeta
 from numerics.cli import UsageError, check_out_dir
 
@@ -131,8 +131,15 @@ class RestoreConfig:
     # ------------------------------------------------------------------ checks
 
     def _check(self) -> None:
-        if self.task not in TASKS:
-            raise UsageError(f"--task: unknown task {self.task!r}; expected one of {sorted(TASKS)}")
+        if self.task in PAPER_TASKS and not self.files_mode:
+            raise UsageError(
+                f"--task {self.task}: the paper's operators run on your own images "
+                f"(--input/--measurement); the data sets take {', '.join(sorted(TASKS))}"
+            )
+        if self.task not in FILES_TASKS:
+            raise UsageError(
+                f"--task: unknown task {self.task!r}; expected one of {sorted(FILES_TASKS)}"
+            )
         for name, choices in _CHOICES.items():
             if getattr(self, name) not in choices:
                 opt = "--" + name.replace("_", "-")
@@ -241,7 +248,7 @@ class RestoreConfig:
     @property
     def task_spec(self) -> Task:
         """The :class:`~diffusion.experiments.restore.tasks.Task` of :attr:`task`."""
-        return TASKS[self.task]
+        return FILES_TASKS[self.task]
 
     @property
     def data(self) -> str:

@@ -208,7 +208,7 @@ def run_files(config) -> dict:
             f"--task {task.name}: the prior's {shape[2]} x {shape[1]} images are not divisible "
             f"by its factor {task.factor}"
         )
-    op = task.make(shape, config.data)
+    op = task.make(shape, config.data, seed=config.seed)
     sources = load_sources(config, shape, op.out_shape)
     try:
         run_sched = run_schedule(prior, config.steps)

@@ -1,6 +1,10 @@
-"""The measurement tasks of :mod:`diffusion.restore` at patch scale: which operator ``A``.
+"""The measurement tasks of :mod:`diffusion.restore`: which operator ``A``.
 
-The paper's 61 x 61 / std 3.0 blur and x8 super-resolution at 256 px, scaled to 16 px.
+:data:`TASKS` are the patch-scale tasks (the paper's 61 x 61 / std 3.0 blur and x8
+super-resolution at 256 px, scaled to 16 px), run on the data sets and on your own images.
+:data:`PAPER_TASKS` are the paper's operators of :func:`diffusion.operators.paper_operator`
+(at 256 px the paper's settings, scaled for other sizes), run on your own images only
+(``--input`` / ``--measurement``); :data:`FILES_TASKS` is both.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from types import MappingProxyType
 
 from numerics.cli import UsageError
 
-__all__ = ["TASKS", "Task"]
+__all__ = ["FILES_TASKS", "PAPER_TASKS", "TASKS", "Task"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,9 @@ class Task:
     name : str
     description : str
         The settings, as stated in the docs.
-    make : callable ``(in_shape, data="patches") -> LinearOperator``
+    make : callable ``(in_shape, data="patches", seed=0) -> LinearOperator``
+        ``seed`` draws the motion kernel / random mask of the paper's operators; the
+        patch-scale tasks ignore it.
     factor : int
         Side lengths must be divisible by it (SR factor; 1 otherwise).
     """
@@ -43,7 +49,7 @@ class Task:
             )
 
 
-def _deblur(shape, data: str = "patches"):
+def _deblur(shape, data: str = "patches", seed: int = 0):
     from diffusion.operators import GaussianBlur
 
     if data == "digits":  # strokes ~2 px wide: the PSCGAN baseline's operator
@@ -52,7 +58,7 @@ def _deblur(shape, data: str = "patches"):
 
 
 def _sr(factor):
-    def make(shape, data: str = "patches"):
+    def make(shape, data: str = "patches", seed: int = 0):
         from diffusion.operators import AveragePoolSR
 
         return AveragePoolSR(factor, shape)
@@ -60,7 +66,7 @@ def _sr(factor):
     return make
 
 
-def _inpaint(shape, data: str = "patches"):
+def _inpaint(shape, data: str = "patches", seed: int = 0):
     from diffusion.operators import Inpainting, box_mask
 
     _, H, W = shape
@@ -84,3 +90,37 @@ TASKS = MappingProxyType(
         ),
     }
 )
+
+
+def _paper(name: str):
+    def make(shape, data: str = "patches", seed: int = 0):
+        from diffusion.operators import paper_operator
+
+        C, H, W = shape
+        return paper_operator(name, (H, W), C, seed=seed)
+
+    return make
+
+
+def _paper_tasks() -> dict:
+    from diffusion.operators.paper import PAPER_OPERATORS
+
+    return {
+        name: Task(
+            name,
+            f"{description} at 256 px, scaled to the prior's size",
+            _paper(name),
+            int(name[2]) if name.startswith("sr") else 1,
+        )
+        for name, description in PAPER_OPERATORS.items()
+        if name not in TASKS  # sr4: the patch-scale task is the same operator
+    }
+
+
+#: The paper's operators as tasks (``--task NAME`` with ``--input`` / ``--measurement``),
+#: read-only: ``deblur_gauss``, ``deblur_motion``, ``sr8``, ``sr4_bicubic``, ``sr8_bicubic``,
+#: ``inpaint_box``, ``inpaint_random70``, ``inpaint_random92`` (``sr4`` is in :data:`TASKS`).
+PAPER_TASKS = MappingProxyType(_paper_tasks())
+
+#: Every task of a ``--input`` / ``--measurement`` run: :data:`TASKS` and :data:`PAPER_TASKS`.
+FILES_TASKS = MappingProxyType({**TASKS, **PAPER_TASKS})
