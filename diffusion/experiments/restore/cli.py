@@ -15,6 +15,7 @@ from diffusion.experiments.restore.priors import PRIORS
 from diffusion.experiments.restore.run import run
 from diffusion.experiments.restore.tasks import FILES_TASKS, PAPER_TASKS, TASKS
 from diffusion.experiments.restore.tune import tune_zeta
+from diffusion.operators.paper import PAPER_OPERATORS
 from numerics.cli import (
     ArgumentParser,
     UsageError,
@@ -74,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the measurement (required): " + "; ".join(f"{t.name}: {t.description}"
                                                         for t in TASKS.values())
                         + ". With --input/--measurement also the paper's operators: "
-                        + "; ".join(f"{t.name}: {t.description}"
-                                    for t in PAPER_TASKS.values()))  # fmt: skip
+                        + "; ".join(f"{n}: {PAPER_OPERATORS[n]}".replace("%", "%%")
+                                    for n in PAPER_TASKS)
+                        + " (settings at 256 px, scaled to the prior's size)")  # fmt: skip
     src = p.add_mutually_exclusive_group()
     src.add_argument("--input", default=None, metavar="PATH",
                      help="your own images: a PNG/JPEG file or a folder of them, centre-cropped "

@@ -108,7 +108,7 @@ def _paper_tasks() -> dict:
     return {
         name: Task(
             name,
-            f"{description} at 256 px, scaled to the prior's size",
+            f"{description} (at 256 px; scaled to the prior's size)",
             _paper(name),
             int(name[2]) if name.startswith("sr") else 1,
         )
