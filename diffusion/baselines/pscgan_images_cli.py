@@ -48,12 +48,17 @@ def build_parser() -> ArgumentParser:
         seed=TRAIN_DEFAULTS["seed"],
     )
     p.add_argument("--evaluate", action="store_true", help="print test-split metrics")
-    p.add_argument("--steps", type=positive_int, default=TRAIN_DEFAULTS["steps"])
+    p.add_argument("--steps", type=positive_int, default=TRAIN_DEFAULTS["steps"],
+                   help="generator training steps")  # fmt: skip
     p.add_argument("--minutes", type=positive_float, default=None,
-                   help="wall-time cap of this call")  # fmt: skip
-    p.add_argument("--lam", type=nonneg_float, default=TRAIN_DEFAULTS["lam"])
-    p.add_argument("--n-critic", type=positive_int, default=TRAIN_DEFAULTS["n_critic"])
-    p.add_argument("--json", type=Path, default=None, help="write the evaluation rows here")
+                   help="wall-time cap of this call in minutes (None: no cap)")  # fmt: skip
+    p.add_argument("--lam", type=nonneg_float, default=TRAIN_DEFAULTS["lam"],
+                   help="λ, the weight of the adversarial term of the generator loss")  # fmt: skip
+    p.add_argument("--n-critic", type=positive_int, default=TRAIN_DEFAULTS["n_critic"],
+                   help="critic steps per generator step")  # fmt: skip
+    p.add_argument(
+        "--json", type=Path, default=None, help="write the evaluation rows here (None: not written)"
+    )
     return p
 
 

@@ -24,6 +24,7 @@ slightly optimistic). A run that diverges is reported as such, with the step.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,11 +112,16 @@ def _se(se: float) -> str:
 
 
 def build_parser() -> ArgumentParser:
-    ap = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=positive_int, default=2000, help="samples per eta (>= 2; 2000)")
-    ap.add_argument("--steps", type=positive_int, default=1000, help="reverse steps (default 1000)")
-    ap.add_argument("--seed", type=seed_int, default=0)
-    ap.add_argument("--device", default="cpu")
+    ap = ArgumentParser(
+        prog=PROG, description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )  # fmt: skip
+    ap.add_argument("--n", type=positive_int, default=2000, help="samples per eta (>= 2)")
+    ap.add_argument("--steps", type=positive_int, default=1000, help="reverse steps")
+    ap.add_argument(
+        "--seed", type=seed_int, default=0, help="seed of every chain and reference set"
+    )
+    ap.add_argument("--device", default="cpu", help="torch device of the chains")
     return ap
 
 

@@ -442,6 +442,7 @@ def _table_learned_pixels(r: dict) -> list[str]:
     )
     return out + _method_rows(r, cells) + _reference_rows(r, refs, ref_cells)
 
+
 def tables(runs: Path) -> dict[str, list[str]]:
     """Every table of the page, as Markdown lines, keyed by name."""
     runs = Path(runs)
@@ -467,11 +468,18 @@ def learned_tables(runs: Path) -> dict[str, list[str]]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m diffusion.report_images", description=__doc__.split("\n")[0]
+        prog="python -m diffusion.report_images",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("runs", type=Path, help="folder of run folders (or of <name>.json files)")
-    p.add_argument("--figure", type=Path, default=None, help="write the convergence figure here")
-    p.add_argument("--only", default=None, help="comma-separated table names")
+    p.add_argument(
+        "--figure",
+        type=Path,
+        default=None,
+        help="write the convergence figure here (None: no figure)",
+    )
+    p.add_argument("--only", default=None, help="comma-separated table names (None: all)")
     p.add_argument("--learned", action="store_true", help="the learned-prior tables instead")
     return p
 

@@ -300,7 +300,7 @@ def build_parser() -> ArgumentParser:
         DEFAULT_PATH,
         train_help="train and save (else: evaluate --out)",
     )
-    p.add_argument("--epochs", type=positive_int, default=40)
+    p.add_argument("--epochs", type=positive_int, default=40, help="training epochs")
     return p
 
 

@@ -35,6 +35,7 @@ References
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
@@ -144,21 +145,27 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog=PROG,
         description="Fit the Gaussian-mixture prior of grayscale image patches (fit split only).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
         "--data",
         choices=("patches", "digits16"),
         default="patches",
-        help="patches of the fit photographs (default) or the digits16 train split",
+        help="patches of the fit photographs or the digits16 train split",
     )
     p.add_argument("--n-patches", type=positive_int, default=50000, help="patches (>= 2)")
     p.add_argument("--components", type=positive_int, default=32, help="mixture components K")
     p.add_argument("--patch-size", type=positive_int, default=16, help="patch side (d = side^2)")
     p.add_argument("--reg-covar", type=positive_float, default=1e-4, help="covariance floor")
     p.add_argument("--min-std", type=nonneg_float, default=0.02, help="reject flatter patches")
-    p.add_argument("--max-iter", type=positive_int, default=100)
-    p.add_argument("--tol", type=nonneg_float, default=1e-3)
-    p.add_argument("--seed", type=seed_int, default=0)
+    p.add_argument("--max-iter", type=positive_int, default=100, help="EM iterations at most")
+    p.add_argument(
+        "--tol",
+        type=nonneg_float,
+        default=1e-3,
+        help="EM stops when the mean log-likelihood gains less",
+    )
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the patches and the EM start")
     p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="the .npz to write")
     p.add_argument(
         "--checkpoint-every",
@@ -166,12 +173,13 @@ def build_parser() -> ArgumentParser:
         default=5,
         help="write --out every this many EM iterations",
     )
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no per-iteration log")
     p.add_argument(
         "--figure",
         type=Path,
         default=None,
-        help="do not fit: draw prior samples of --out beside real patches into this PNG",
+        help="do not fit: draw prior samples of --out beside real patches into this PNG "
+        "(None: fit)",
     )
     return p
 

@@ -9,6 +9,7 @@ folder (and its parents) when it is missing, as the command would.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from numerics.cli import ArgumentParser, positive_int, seed_int
@@ -33,9 +34,14 @@ def weights_parser(
 ) -> ArgumentParser:
     """A parser with the options of a command that trains (or reads) one weights file:
     ``--train``, ``--out FILE`` (default ``default_out``), ``--seed``, ``--threads``."""
-    p = ArgumentParser(prog=prog, description=description)
-    p.add_argument("--train", action="store_true", help=train_help)
+    p = ArgumentParser(
+        prog=prog, description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )  # fmt: skip
+    p.add_argument(
+        "--train", action="store_true", help=train_help or "train and save the weights to --out"
+    )
     p.add_argument("--out", type=Path, default=default_out, help="weights file")
-    p.add_argument("--seed", type=seed_int, default=seed)
+    p.add_argument("--seed", type=seed_int, default=seed, help="seed of the training")
     p.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads")
     return p

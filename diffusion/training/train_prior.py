@@ -69,6 +69,7 @@ References
 
 from __future__ import annotations
 
+import argparse
 import math
 import sys
 from pathlib import Path
@@ -180,32 +181,49 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog=PROG,
         description="Train a UNet2DModel epsilon-prior (DSM, EMA, resumable) on offline images.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--data", required=True, help="digits16 or patches32")
+    p.add_argument("--data", required=True, help="digits16 or patches32 (required)")
     p.add_argument("--minutes", type=positive_float, default=None,
-                   help="wall-time budget of this run")  # fmt: skip
+                   help="wall-time budget of this run in minutes (None: no budget)")  # fmt: skip
     p.add_argument("--iters", type=positive_int, default=None,
-                   help="total iterations (resume stops here)")  # fmt: skip
-    p.add_argument("--batch", type=positive_int, default=64)
-    p.add_argument("--lr", type=positive_float, default=1e-3)
+                   help="total iterations, resume stops here (None: no limit)")  # fmt: skip
+    p.add_argument("--batch", type=positive_int, default=64, help="images per training batch")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="peak Adam learning rate")
     p.add_argument("--warmup", type=int, default=100, help="linear lr warm-up iterations")
-    p.add_argument("--seed", type=seed_int, default=0)
-    p.add_argument("--out", default=None, help="output folder (default out/train_prior/DATA)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of data order, noise and weights")
+    p.add_argument("--out", default=None, help="output folder (None: out/train_prior/DATA)")
     p.add_argument("--threads", type=positive_int, default=1, help="torch intra-op threads")
     p.add_argument("--channels", default="32,64,64", help="UNet block_out_channels")
-    p.add_argument("--layers-per-block", type=positive_int, default=1)
+    p.add_argument("--layers-per-block", type=positive_int, default=1, help="UNet layers_per_block")
     p.add_argument("--n-patches", type=positive_int, default=20000,
                    help="patches32 training patches")  # fmt: skip
-    p.add_argument("--ema-decay", type=float, default=0.999)
-    p.add_argument("--log-every", type=positive_int, default=100)
-    p.add_argument("--ckpt-minutes", type=positive_float, default=3.0)
-    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--fresh", action="store_true", help="ignore a checkpoint in --out")
-    p.add_argument("--no-progress", action="store_true")
     p.add_argument(
-        "--samples-figure", default=None, help="PNG: samples of the prior in --out, no training"
+        "--ema-decay",
+        type=float,
+        default=0.999,
+        help="decay of the weights' exponential moving average",
     )
-    p.add_argument("--sample-steps", type=positive_int, default=250)
+    p.add_argument(
+        "--log-every",
+        type=positive_int,
+        default=100,
+        help="log the loss every this many iterations",
+    )
+    p.add_argument(
+        "--ckpt-minutes", type=positive_float, default=3.0, help="minutes between checkpoints"
+    )
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
+    p.add_argument("--fresh", action="store_true", help="ignore a checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--samples-figure",
+        default=None,
+        help="PNG: samples of the prior in --out, no training (None: train)",
+    )
+    p.add_argument(
+        "--sample-steps", type=positive_int, default=250, help="reverse steps of --samples-figure"
+    )
     return p
 
 
