@@ -467,18 +467,12 @@ def learned_tables(runs: Path) -> dict[str, list[str]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m diffusion.report_images",
-        description=__doc__.split("\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = argparse.ArgumentParser(prog="python -m diffusion.report_images",
+                                description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
     p.add_argument("runs", type=Path, help="folder of run folders (or of <name>.json files)")
-    p.add_argument(
-        "--figure",
-        type=Path,
-        default=None,
-        help="write the convergence figure here (None: no figure)",
-    )
+    p.add_argument("--figure", type=Path, default=None,
+                   help="write the convergence figure here (None: no figure)")  # fmt: skip
     p.add_argument("--only", default=None, help="comma-separated table names (None: all)")
     p.add_argument("--learned", action="store_true", help="the learned-prior tables instead")
     return p
