@@ -146,11 +146,23 @@ def read_known_failures(path: Path = KNOWN_FAILURES) -> dict[str, set[str]]:
     if not path.exists():
         return out
     for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split()
-        cid = parts[0]
-        tags = {p[1:] for p in parts[1:] if p.startswith("@")}
-        out[cid] = tags or {"quick", "deep"}
+        parsed = parse_known_failure(line)
+        if parsed is not None:
+            cid, tags = parsed
+            out[cid] = tags or {"quick", "deep"}
     return out
+
+
+def parse_known_failure(line: str) -> tuple[str, set[str]] | None:
+    """``(case id, {tags})`` of one line of the known-failures file, or None for a comment.
+
+    Case ids may contain spaces (``diffusion.toy2d::unknown option``); trailing ``@tags``
+    and everything after ``#`` are not part of the id.
+    """
+    words = line.split("#", 1)[0].split()
+    tags = set()
+    while words and words[-1].startswith("@"):
+        tags.add(words.pop()[1:])
+    if not words:
+        return None
+    return " ".join(words), tags

@@ -37,6 +37,26 @@ class Nonsense:
     make: Callable[[Path], object]
     must_reject: bool
 
+    @property
+    def relational(self) -> bool:
+        """Wrong only relative to another argument (a shape mismatch, a T too small for the
+        time index): an error naming any argument of the call is then a clear message."""
+        return any(self.label.startswith(r) for r in RELATIONAL)
+
+
+#: Labels of the relational families (see :attr:`Nonsense.relational`).
+RELATIONAL = (
+    "shape mismatch",
+    "extra leading axis",
+    "one more weight",
+    "one component fewer",
+    "shape (d+1, d+1)",
+    "T = 1",
+    "T = 0",
+    "batch of wrong length",
+    "one axis more",
+)
+
 
 def _n(label, make, must=False):
     return Nonsense(label, make, must)
@@ -529,7 +549,8 @@ def _infile(valid, opts):
         return _garbage(tmp, suf, data[: max(1, len(data) // 2)])
 
     return [
-        _n("missing file", lambda tmp: tmp / f"missing{suf}", True),
+        # missing_ok: the function documents what a missing file means (e.g. "no cache yet").
+        _n("missing file", lambda tmp: tmp / f"missing{suf}", not opts.get("missing_ok")),
         _n("a folder", lambda tmp: tmp, True),
         _n("binary garbage", lambda tmp: _garbage(tmp, suf, bytes(range(256)) * 4), True),
         _n("non-UTF-8 text", lambda tmp: _garbage(tmp, suf, b"\xff\xfe\xfa bad \x80\x81\n"), True),
@@ -601,7 +622,35 @@ def _cli_text(valid, opts):
     ]
 
 
+def _jsonable(valid, opts):
+    """Anything JSON can hold; nonsense is what it cannot."""
+    return [
+        _n("plain object", lambda tmp: object(), True),
+        _n("set inside", lambda tmp: {"a": {1, 2}}, True),
+        _const("nan", math.nan),
+        _const("huge int 10**400", 10**400),
+    ]
+
+
+def _zeta(valid, opts):
+    """A DPS step-size specification (number, table, callable or preset name)."""
+    return [
+        _const("negative", -1.0, True),
+        _const("nan", math.nan, True),
+        _const("inf", math.inf, True),
+        _const("unknown preset", "bogus", True),
+        _const("empty table", {}, True),
+        _const("table with a negative value", {0.0: 1.0, 1.0: -1.0}, True),
+        _const("table with a nan key", {math.nan: 1.0}, True),
+        _const("callable returning nan", lambda e: math.nan, True),
+        _const("bool", True, True),
+        _const("complex", 1 + 1j, True),
+    ]
+
+
 CANONICAL: dict[str, Callable] = {
+    "jsonable": _jsonable,
+    "zeta": _zeta,
     "cli_text": _cli_text,
     "float": _scalar_float,
     "sigma": _sigma,

@@ -376,7 +376,7 @@ def _(tmp):
 def _(tmp):
     return call(
         guidance.zeta_function,
-        K({0.0: 1.0, 1.0: 3.0}, "mapping"),
+        K({0.0: 1.0, 1.0: 3.0}, "zeta"),
         then=lambda f: f(np.array([0.0, 0.5, 1.0])),
     )
 
@@ -394,7 +394,7 @@ def _(tmp):
         guidance.DPSGuidance,
         K(operators.Identity((2,)), "object"),
         torch.tensor([0.3, -0.2], dtype=F64),
-        K(1.0, "nonneg"),
+        K(1.0, "zeta"),
         form="likelihood",
         sigma_y=K(0.5, "sigma"),
         scale_by_beta=False,

@@ -419,7 +419,7 @@ def _(tmp):
 
 @entry("diffusion.data.toy2d.settings_hash")
 def _(tmp):
-    return call(toy2d.settings_hash, K({"a": [1.0, 2.0], "b": "x"}, "mapping"))
+    return call(toy2d.settings_hash, K({"a": [1.0, 2.0], "b": "x"}, "jsonable"))
 
 
 # --------------------------------------------------------------------------- metrics
@@ -781,7 +781,7 @@ def _(tmp):
         np.zeros((2, 2)),
         K(0.5, "sigma"),
         K([0.0, 1.0], "eta"),
-        K(0.01, "nonneg"),
+        K(0.01, "zeta"),
         sched(),
         generator=gen(),
         form="likelihood",
@@ -947,7 +947,8 @@ def _(tmp):
 def _(tmp):
     path = tmp / "c.pt"
     tm.save_checkpoint(path, modules={"score": score_mlp()}, key="k", info={"a": 1})
-    return call(tm.load_checkpoint, K(path, "infile"), K("k", "text"))
+    # A missing file means "not cached yet" (documented: returns None).
+    return call(tm.load_checkpoint, K(path, "infile", missing_ok=True), K("k", "text"))
 
 
 @entry("diffusion.experiments.toy2d.models.train_score", heavy=True)

@@ -151,7 +151,7 @@ def _(tmp):
     return call(
         io.write_json,
         K(tmp / "r.json", "outfile"),
-        K({"a": 1.5}, "object"),
+        K({"a": 1.5}, "jsonable"),
         sort_keys=True,
         indent=K(1, "int"),
     )

@@ -4,8 +4,9 @@ Entry points covered (public names of numerics/ and diffusion/ with a registry e
 the exempt ones), cases (entry point x argument), calls tried, and what came back: finite
 results, named errors, silent NaN/Inf, silent wrong results, wrong exception types, errors
 not naming the argument, hangs. ``--list`` also prints one line per failing case;
-``--write-known-failures FILE`` writes them in the format of ``known_failures.txt`` (run it
-with ``--both`` to mark the cases failing in one profile only ``@deep`` / ``@quick``).
+``--write-known-failures FILE`` rewrites the fuzz lines of ``known_failures.txt`` (its
+command-line lines are kept; run it with ``--both`` to mark the cases failing in one profile
+only ``@deep`` / ``@quick``); ``--markdown`` prints one line per failing entry point.
 
 Run from the repository root with the repository on ``PYTHONPATH``.
 """
@@ -114,6 +115,9 @@ def main(argv=None) -> int:
     ap.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default 1)")
     ap.add_argument("--list", action="store_true", help="print the failing cases")
     ap.add_argument("--write-known-failures", metavar="FILE")
+    ap.add_argument(
+        "--markdown", action="store_true", help="one Markdown line per failing entry point"
+    )
     a = ap.parse_args(argv)
     profiles = [False, True] if a.both else [a.deep]
     fails = {}
@@ -125,23 +129,54 @@ def main(argv=None) -> int:
         if a.list:
             for cid, why in fails["deep" if deep else "quick"].items():
                 print(f"{cid}  # {why}")
+        if a.markdown:
+            print("\n".join(markdown(fails["deep" if deep else "quick"])))
         print()
     if a.write_known_failures:
-        quick, deep = fails.get("quick", {}), fails.get("deep", {})
-        lines = [
-            "# Fuzz and CLI cases failing today: tests xfail(strict=True) exactly these.",
-            "# A line is `<entry point>::<argument>` or `<command>::<case>`; `@deep`: fails only",
-            "# in the deep (-m slow) fuzz profile. Remove a line when its case is fixed.",
-        ]
-        for cid in sorted(set(quick) | set(deep)):
-            tag = ""
-            if a.both and not _heavy(cid):
-                tag = " @deep" if cid not in quick else " @quick" if cid not in deep else ""
-            lines.append(f"{cid}{tag}  # {quick.get(cid) or deep.get(cid)}")
-        with open(a.write_known_failures, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
-        print(f"wrote {len(lines) - 3} cases to {a.write_known_failures}", file=sys.stderr)
+        write_known_failures(a.write_known_failures, fails, both=a.both)
     return 0
+
+
+def write_known_failures(path: str, fails: dict, *, both: bool) -> None:
+    """Rewrite the fuzz lines of a known-failures file; its command-line lines are kept."""
+    quick, deep = fails.get("quick", {}), fails.get("deep", {})
+    fuzz_ids = {c.id for c in C.all_cases()}
+    kept = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                parsed = C.parse_known_failure(line)
+                if parsed is not None and parsed[0] not in fuzz_ids:
+                    kept.append(line.rstrip("\n"))
+    except FileNotFoundError:
+        pass
+    lines = [
+        "# Fuzz and CLI cases failing today: tests xfail(strict=True) exactly these.",
+        "# A line is `<entry point>::<argument>` or `<command>::<case>`; `@deep` / `@quick`:",
+        "# fails in that fuzz profile only. Remove a line when its case is fixed.",
+        "#",
+        "# --- library fuzz (tests/fuzz): <entry point>::<argument>",
+    ]
+    for cid in sorted(set(quick) | set(deep)):
+        tag = ""
+        if both and not _heavy(cid):
+            tag = " @deep" if cid not in quick else " @quick" if cid not in deep else ""
+        lines.append(f"{cid}{tag}  # {quick.get(cid) or deep.get(cid)}")
+    n = len(lines) - 5
+    lines += ["#", "# --- command lines (tests/cli): <command>::<case>", *kept]
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"wrote {n} fuzz cases (kept {len(kept)} command-line lines) to {path}", file=sys.stderr)
+
+
+def markdown(fails: dict[str, str]) -> list[str]:
+    """One line per failing entry point: its failing arguments, each with its first failure."""
+    by_entry: dict[str, list[str]] = defaultdict(list)
+    for cid, why in fails.items():
+        entry, arg = cid.split("::", 1)
+        status, label = why.split(": ", 2)[:2]
+        by_entry[entry].append(f"{arg} ({status}: {label})")
+    return [f"- `{e}`: " + "; ".join(args) for e, args in sorted(by_entry.items())]
 
 
 def _heavy(cid: str) -> bool:
