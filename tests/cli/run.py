@@ -9,7 +9,6 @@ import json
 import os
 import pickle
 import re
-import resource
 import stat
 import subprocess
 import sys
@@ -52,14 +51,12 @@ def env() -> dict:
 MEMORY_CAP = 16 * 2**30
 
 
-def _cap_memory():
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, resource.RLIM_INFINITY))
-
-
 def run_cli(module: str, argv, cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    # The cap is set by the shell that then execs python (``preexec_fn`` is not safe when the
+    # caller has threads, as ``python -m tests.cli.report -j N`` does).
+    cap = f'ulimit -v {MEMORY_CAP // 1024} && exec "$0" "$@"'
     return subprocess.run(
-        [sys.executable, "-m", module, *map(str, argv)],
-        preexec_fn=_cap_memory,
+        ["bash", "-c", cap, sys.executable, "-m", module, *map(str, argv)],
         cwd=cwd,
         env=env(),
         capture_output=True,

@@ -174,7 +174,8 @@ def markdown(fails: dict[str, str]) -> list[str]:
     by_entry: dict[str, list[str]] = defaultdict(list)
     for cid, why in fails.items():
         entry, arg = cid.split("::", 1)
-        status, label = why.split(": ", 2)[:2]
+        parts = why.split(": ")
+        status, label = parts[0], parts[2] if parts[1] == "drawn" and len(parts) > 2 else parts[1]
         by_entry[entry].append(f"{arg} ({status}: {label})")
     return [f"- `{e}`: " + "; ".join(args) for e, args in sorted(by_entry.items())]
 
