@@ -43,6 +43,7 @@ REGISTRY_MODULES = (
     "tests.fuzz.registry_numerics",
     "tests.fuzz.registry_core",
     "tests.fuzz.registry_more",
+    "tests.fuzz.registry_new",
 )
 
 

@@ -3,18 +3,18 @@ metrics, training and experiments."""
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from diffusion.baselines import diffpir as dp
+import diffusion.baselines.diffpir  # noqa: F401  (the module; the package re-exports the function)
 from diffusion.baselines import pscgan_images as pg
 from diffusion.data import digits, patches, toy2d
-from diffusion.experiments import report_dps, report_images
-from diffusion.experiments.restore import driver as restore
-from diffusion.experiments.toy2d import driver as t2d
+from diffusion.experiments import report_dps, report_images, restore
+from diffusion.experiments import toy2d as t2d
 from diffusion.experiments.toy2d import models as tm
 from diffusion.metrics import digit_classifier as dc
 from diffusion.metrics import perception as pc
@@ -28,6 +28,7 @@ from tests.fuzz.harness import K, call, fixed
 from tests.fuzz.registry import entry, exempt
 from tests.fuzz.registry_core import F64, blur, gen, img, prior, sched, tvec
 
+dp = sys.modules["diffusion.baselines.diffpir"]
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "docs" / "figures" / "images" / "runs"
 UNET = unet.resolve_prior("digits16")
@@ -658,14 +659,14 @@ exempt("diffusion.experiments.report_images.convergence_figure", "plotting (matp
 exempt(
     "diffusion.experiments.restore.main", "CLI entry point (python -m diffusion.restore): tests/cli"
 )
-exempt("diffusion.experiments.restore.driver.convergence_figure", "plotting (matplotlib)")
+exempt("diffusion.experiments.restore.convergence_figure", "plotting (matplotlib)")
 exempt("diffusion.experiments.toy2d.main", "CLI entry point (python -m diffusion.toy2d): tests/cli")
 exempt(
-    "diffusion.experiments.restore.driver.PriorEntry",
+    "diffusion.experiments.restore.PriorEntry",
     "plain frozen record; built by register_prior (fuzzed)",
 )
 exempt(
-    "diffusion.experiments.restore.driver.Task", "plain frozen record of the module's task table"
+    "diffusion.experiments.restore.Task", "plain frozen record of the module's task table"
 )
 
 
@@ -714,31 +715,12 @@ def _(tmp):
     return call(restore.build_parser)
 
 
-@entry("diffusion.experiments.restore.driver.register_prior")
-def _(tmp):
-    name = "fuzz_prior"
-
-    def cleanup():
-        restore.PRIORS.pop(name, None)
-
-    return call(
-        restore.register_prior,
-        K(name, "text"),
-        K(lambda *a, **k: gaussian16(), "callable"),
-        exact=True,
-        help=K("fuzz", "text"),
-        data=K("patches", "choice"),
-        default_weights=K(None, None),
-        cleanup=cleanup,
-    )
-
-
 @entry("diffusion.experiments.toy2d.build_parser")
 def _(tmp):
     return call(t2d.build_parser)
 
 
-@entry("diffusion.experiments.toy2d.driver.load_config")
+@entry("diffusion.experiments.toy2d.load_config")
 def _(tmp):
     return call(t2d.load_config, K(t2d.CONFIG_PATH, "infile"), quick=True)
 
@@ -758,7 +740,7 @@ def tiny_cfg():
     return cfg
 
 
-@entry("diffusion.experiments.toy2d.driver.run_dataset", heavy=True)
+@entry("diffusion.experiments.toy2d.run_dataset", heavy=True)
 def _(tmp):
     return call(
         t2d.run_dataset,
@@ -772,7 +754,7 @@ def _(tmp):
     )
 
 
-@entry("diffusion.experiments.toy2d.driver.sweep_ours")
+@entry("diffusion.experiments.toy2d.sweep_ours")
 def _(tmp):
     net = prior()
     return call(
@@ -794,7 +776,7 @@ def _(tmp):
     )
 
 
-@entry("diffusion.experiments.toy2d.driver.oracle_posterior")
+@entry("diffusion.experiments.toy2d.oracle_posterior")
 def _(tmp):
     return call(
         t2d.oracle_posterior,
@@ -806,7 +788,7 @@ def _(tmp):
     )
 
 
-@entry("diffusion.experiments.toy2d.driver.dp_point")
+@entry("diffusion.experiments.toy2d.dp_point")
 def _(tmp):
     r = np.random.default_rng(0)
     return call(t2d.dp_point, *(r.normal(size=(6, 2)) for _ in range(5)))
@@ -822,7 +804,7 @@ def _claim_input():
     )
 
 
-@entry("diffusion.experiments.toy2d.driver.claim_summary")
+@entry("diffusion.experiments.toy2d.claim_summary")
 def _(tmp):
     return call(t2d.claim_summary, K(_claim_input(), "mapping"))
 
