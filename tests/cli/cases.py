@@ -51,34 +51,14 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command(
         "numerics.dp_curve",
-        ("--samples", "10", "--steps", "3", "--eta", "0,1", "--no-progress", "--out", "{out}"),
+        tuple("--samples 10 --steps 3 --eta 0,1 --no-progress --out {out}".split()),
         parser_module="numerics.dp_curve",
         files={"--problem": ("json", ())},
     ),
     Command(
         "diffusion.restore",
-        (
-            "--task",
-            "deblur",
-            "--n-images",
-            "1",
-            "--samples-per-image",
-            "2",
-            "--steps",
-            "3",
-            "--eta",
-            "0,1",
-            "--ref-samples",
-            "8",
-            "--pool-size",
-            "16",
-            "--grid-images",
-            "1",
-            "--grid-samples",
-            "1",
-            "--no-progress",
-            "--out",
-            "{out}",
+        tuple(
+            "--task deblur --n-images 1 --samples-per-image 2 --steps 3 --eta 0,1 --ref-samples 8 --pool-size 16 --grid-images 1 --grid-samples 1 --no-progress --out {out}".split()
         ),
         parser_module="diffusion.restore",
         extra_numeric=("--eta", "--zeta", "--diffpir-zeta"),
@@ -86,61 +66,27 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "diffusion.train_prior",
-        (
-            "--data",
-            "digits16",
-            "--iters",
-            "2",
-            "--batch",
-            "2",
-            "--channels",
-            "8,8",
-            "--warmup",
-            "1",
-            "--log-every",
-            "1",
-            "--no-progress",
-            "--out",
-            "{out}",
+        tuple(
+            "--data digits16 --iters 2 --batch 2 --channels 8,8 --warmup 1 --log-every 1 --no-progress --out {out}".split()
         ),
         parser_module="diffusion.train_prior",
         extra_numeric=("--channels",),
     ),
     Command(
         "diffusion.toy2d",
-        ("--dataset", "moons", "--quick", "--no-figures", "--no-progress", "--out", "{out}"),
+        tuple("--dataset moons --quick --no-figures --no-progress --out {out}".split()),
         parser_module="diffusion.toy2d",
         files={"--config": ("json", ())},
     ),
     Command(
         "diffusion.fit_gmm_prior",
-        (
-            "--data",
-            "digits16",
-            "--components",
-            "2",
-            "--max-iter",
-            "2",
-            "--n-patches",
-            "50",
-            "--patch-size",
-            "16",
-            "--quiet",
-            "--out",
-            "{out}",
+        tuple(
+            "--data digits16 --components 2 --max-iter 2 --n-patches 50 --patch-size 16 --quiet --out {out}".split()
         ),
         out_kind="file",
         out_suffix=".npz",
-        numeric=(
-            "--n-patches",
-            "--components",
-            "--patch-size",
-            "--reg-covar",
-            "--min-std",
-            "--max-iter",
-            "--tol",
-            "--seed",
-            "--checkpoint-every",
+        numeric=tuple(
+            "--n-patches --components --patch-size --reg-covar --min-std --max-iter --tol --seed --checkpoint-every".split()
         ),
     ),
     Command(
@@ -160,10 +106,10 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "diffusion.pscgan_images",
-        ("--train", "--steps", "1", "--n-critic", "1", "--out", "{out}"),
+        tuple("--train --steps 1 --n-critic 1 --out {out}".split()),
         out_kind="file",
         out_suffix=".pt",
-        numeric=("--steps", "--minutes", "--lam", "--n-critic", "--seed", "--threads"),
+        numeric=tuple("--steps --minutes --lam --n-critic --seed --threads".split()),
         files={"--out": ("pt", ("=", "--evaluate"))},
     ),
     Command(
