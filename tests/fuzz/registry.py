@@ -87,18 +87,13 @@ def resolved() -> tuple[dict[str, Entry], dict[str, str], list[str]]:
     amap = alias_map()
     eps = entry_points()
     entries, exemptions, stale = {}, {}, []
-    for name, e in REGISTRY.items():
-        canon = amap.get(name)
-        if canon is None:
-            stale.append(name)
-        else:
-            entries[canon] = e
-    for name, why in EXEMPT.items():
-        canon = amap.get(name)
-        if canon is None:
-            stale.append(name)
-        else:
-            exemptions[canon] = why
+    for table, out in ((REGISTRY, entries), (EXEMPT, exemptions)):
+        for name, value in table.items():
+            canon = amap.get(name)
+            if canon is None:
+                stale.append(name)
+            else:
+                out[canon] = value
     for ep in eps.values():
         if ep.name not in entries and ep.name not in exemptions:
             why = auto_exemption(ep)
