@@ -521,6 +521,17 @@ def _(tmp):
     )
 
 
+def kid_kwargs():
+    """The KID subset settings shared by the classifier and feature entry points."""
+    return dict(
+        subsets=K(3, "count"),
+        subset_size=K(4, "count"),
+        seed=K(0, "seed"),
+        return_sd=True,
+        paired=False,
+    )
+
+
 @entry("diffusion.metrics.perception.classifier_kid")
 def _(tmp):
     return call(
@@ -528,11 +539,7 @@ def _(tmp):
         digit_imgs(6),
         digit_imgs(6, 1),
         classifier=K(classifier(), "object"),
-        subsets=K(3, "count"),
-        subset_size=K(4, "count"),
-        seed=K(0, "seed"),
-        return_sd=True,
-        paired=False,
+        **kid_kwargs(),
     )
 
 
@@ -556,13 +563,9 @@ def _(tmp):
         pc.kid_from_features,
         feats(),
         feats(seed=1),
-        subsets=K(3, "count"),
-        subset_size=K(4, "count"),
-        seed=K(0, "seed"),
         degree=K(3, "count"),
         coef=K(1.0, "float"),
-        return_sd=True,
-        paired=False,
+        **kid_kwargs(),
     )
 
 
