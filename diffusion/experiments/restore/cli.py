@@ -89,9 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
                           "comes from --task and the prior's size; reports the residual "
                           "||y - A x|| per eta (default: none)")  # fmt: skip
     p.add_argument("--prior", default="gmm",
-                   help=f"a shipped prior {sorted(PRIORS)} or the folder of a diffusers "
+                   help=f"a shipped prior {sorted(PRIORS)}, the folder of a diffusers "
                         "UNet2DModel (model folder, or pipeline folder with unet/ and "
-                        "scheduler/); with --input any channel count and size")  # fmt: skip
+                        "scheduler/), or a guided-diffusion (ADM) .pt state dict with --arch; "
+                        "with --input any channel count and size")  # fmt: skip
+    p.add_argument("--arch", default=None, metavar="PRESET|CONFIG.json",
+                   help="the network of an ADM .pt --prior: ffhq256 (DPS's ffhq_10m.pt), "
+                        "imagenet256 (OpenAI's 256x256_diffusion_uncond.pt) or a JSON file of "
+                        "guided-diffusion configuration fields (default: none; required with "
+                        "a .pt prior)")  # fmt: skip
+    p.add_argument("--autocast", choices=("none", "fp16", "bf16"), default="none",
+                   help="run an ADM network under torch.autocast in this dtype (float32 "
+                        "updates; fp16 needs --device cuda)")  # fmt: skip
     p.add_argument("--sigma-y", type=positive_float, default=0.05,
                    help="measurement noise sd in [-1, 1] pixel units (0.05 = 6.4/255)")  # fmt: skip
     p.add_argument("--eta", type=parse_etas, default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",

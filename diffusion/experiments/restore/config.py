@@ -41,6 +41,7 @@ _CHOICES = dict(
     device=("cpu", "cuda"),
     dtype=("float32", "float64"),
     split=("test", "fit"),
+    autocast=("none", "fp16", "bf16"),
 )
 
 
@@ -112,6 +113,8 @@ class RestoreConfig:
     threads: int | None = None
     input: str | Path | None = None
     measurement: str | Path | None = None
+    arch: str | Path | None = None
+    autocast: str = "none"
 
     def __post_init__(self):
         # Normalise once, at construction (a name to its entry, lists to tuples); the
@@ -215,7 +218,35 @@ class RestoreConfig:
             raise UsageError("--diffpir-zeta: expected values in [0, 1]")
         if not (self.diffpir_lambda > 0 and math.isfinite(self.diffpir_lambda)):
             raise UsageError("--diffpir-lambda: expected a number > 0")
+        self._check_adm()
         _check_out(self.out_path)
+
+    def _check_adm(self) -> None:
+        """``arch`` goes with an ADM ``.pt`` prior, and only there; ``autocast`` likewise."""
+        from diffusion.experiments.restore.priors import load_adm_file
+
+        adm = self.prior.load is load_adm_file
+        if adm and self.arch is None:
+            raise UsageError(
+                f"--arch: required with --prior {self.prior.name} (an ADM .pt file): "
+                "ffhq256, imagenet256 or a CONFIG.json"
+            )
+        if not adm and self.arch is not None:
+            raise UsageError("--arch: applies to an ADM .pt file given as --prior FILE only")
+        if not adm and self.autocast != "none":
+            raise UsageError("--autocast: applies to an ADM .pt file given as --prior FILE only")
+        if adm:
+            from diffusion.priors.adm_load import adm_config, check_autocast
+
+            try:
+                adm_config(self.arch)
+            except ValueError as exc:
+                raise UsageError(f"--arch: {str(exc).removeprefix('arch: ')}") from None
+            try:
+                check_autocast(self.autocast, self.device, self.torch_dtype)
+            except ValueError as exc:
+                msg = str(exc).removeprefix("autocast: ")
+                raise UsageError(f"--autocast {self.autocast}: {msg}") from None
 
     def _check_files(self) -> None:
         """The checks of a run on your own images (``input`` or ``measurement``)."""
@@ -360,5 +391,5 @@ def config_from_args(ns) -> RestoreConfig:
         baselines=ns.baselines, diffpir_zetas=ns.diffpir_zeta,
         diffpir_lambda=ns.diffpir_lambda, diffpir_steps=ns.diffpir_steps, out=ns.out,
         resume=ns.resume, progress=not ns.no_progress, threads=ns.threads, input=ns.input,
-        measurement=ns.measurement,
+        measurement=ns.measurement, arch=ns.arch, autocast=ns.autocast,
     )  # fmt: skip

@@ -120,7 +120,7 @@ def files_record(config, sources: Sources, shape, run_T: int) -> dict:
     if hasattr(zeta, "items"):
         zeta = {str(k): v for k, v in sorted(zeta.items())}
     files = sorted({Path(p).name: _sha256(p) for p in sources.files}.items())
-    return dict(
+    record = dict(
         mode="input" if config.input is not None else "measurement",
         files=[dict(path=p, sha256=h) for p, h in files],
         task=config.task, prior=config.prior.name, image_shape=list(shape),
@@ -130,6 +130,14 @@ def files_record(config, sources: Sources, shape, run_T: int) -> dict:
         steps=run_T, start=config.start, device=config.device, dtype=config.dtype,
         seed=config.seed, max_abs=config.max_abs,
     )  # fmt: skip
+    if config.arch is not None:  # ADM runs only: earlier runs keep their config
+        from dataclasses import asdict
+
+        from diffusion.priors.adm_load import adm_config
+
+        net = asdict(adm_config(config.arch))
+        record.update(arch=str(config.arch), arch_config=net, autocast=config.autocast)
+    return record
 
 
 def _view(y: torch.Tensor, shape) -> tuple[np.ndarray, str]:

@@ -20,7 +20,9 @@ import numpy as np
 from diffusion._paths import WEIGHTS_DIR
 from numerics.cli import UsageError
 
-__all__ = ["PRIORS", "PriorEntry", "load_gmm_prior", "load_unet_folder", "resolve_prior"]
+__all__ = [
+    "PRIORS", "PriorEntry", "load_adm_file", "load_gmm_prior", "load_unet_folder", "resolve_prior",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,30 @@ def load_unet_folder(config, schedule):
     return model
 
 
+def load_adm_file(config, schedule):
+    """A guided-diffusion (ADM) ``.pt`` state dict with ``config.arch``
+    (:mod:`diffusion.priors.adm_load`), x̂₀ clipped to [-1, 1], on the network's training
+    schedule (linear, T = 1000). It restores your own images only (``schedule=None``: the
+    ``--input`` / ``--measurement`` runs)."""
+    from diffusion.priors.adm_load import load_adm_prior
+
+    name = config.prior.name
+    if schedule is not None:
+        raise UsageError(
+            f"--prior {name}: an ADM network restores your own images: pass --input or "
+            "--measurement"
+        )
+    try:
+        model = load_adm_prior(
+            config.weights_path, config.arch, device=config.device, dtype=config.torch_dtype,
+            autocast=config.autocast, clip=(-1.0, 1.0),
+        )  # fmt: skip
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--prior {name}: {exc}") from exc
+    model.patch_shape = tuple(model.image_shape)
+    return model
+
+
 #: The shipped priors (``--prior NAME``), read-only.
 PRIORS = MappingProxyType({
     "gmm": PriorEntry(
@@ -135,18 +161,26 @@ PRIORS = MappingProxyType({
 
 def resolve_prior(name: str, weights: str | None = None) -> PriorEntry:
     """The :class:`PriorEntry` of ``--prior name``: a shipped one, or a new entry for the
-    folder of a ``UNet2DModel`` checkpoint (its weights are the folder itself).
+    folder of a ``UNet2DModel`` checkpoint (its weights are the folder itself) or for an
+    ADM ``.pt`` file (:func:`load_adm_file`; the network comes from ``--arch``).
 
     Raises :class:`~numerics.cli.UsageError` for an unknown name, or for ``weights`` given
     with a folder.
     """
     if name in PRIORS:
         return PRIORS[name]
+    if Path(os.path.expanduser(name)).is_file():  # a guided-diffusion .pt (needs --arch)
+        if weights is not None:
+            raise UsageError("--weights: not used with --prior FILE (the file is the weights)")
+        return PriorEntry(
+            name, load_adm_file, False, f"ADM checkpoint {name}", "patches",
+            os.path.expanduser(name),
+        )  # fmt: skip
     folder = os.path.expanduser(name)
     if not Path(folder).is_dir():
         raise UsageError(
-            f"--prior: unknown prior {name!r}; expected one of {sorted(PRIORS)} or "
-            "the folder of a UNet2DModel checkpoint"
+            f"--prior: unknown prior {name!r}; expected one of {sorted(PRIORS)}, "
+            "the folder of a UNet2DModel checkpoint or an ADM .pt file (with --arch)"
         )
     if weights is not None:
         raise UsageError("--weights: not used with --prior PATH (the folder is the weights)")
