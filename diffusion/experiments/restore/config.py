@@ -149,6 +149,7 @@ class RestoreConfig:
                 raise UsageError(
                     f"{opt}: expected one of {list(choices)}, got {getattr(self, name)!r}"
                 )
+        self._check_adm()
         _check_etas(self.etas)
         if not (0 < self.sigma_y <= MAX_SIGMA_Y):
             raise UsageError(
@@ -218,7 +219,6 @@ class RestoreConfig:
             raise UsageError("--diffpir-zeta: expected values in [0, 1]")
         if not (self.diffpir_lambda > 0 and math.isfinite(self.diffpir_lambda)):
             raise UsageError("--diffpir-lambda: expected a number > 0")
-        self._check_adm()
         _check_out(self.out_path)
 
     def _check_adm(self) -> None:
@@ -235,6 +235,11 @@ class RestoreConfig:
             raise UsageError("--arch: applies to an ADM .pt file given as --prior FILE only")
         if not adm and self.autocast != "none":
             raise UsageError("--autocast: applies to an ADM .pt file given as --prior FILE only")
+        if adm and not self.files_mode:
+            raise UsageError(
+                f"--prior {self.prior.name}: an ADM network restores your own images: pass "
+                "--input or --measurement"
+            )
         if adm:
             from diffusion.priors.adm_load import adm_config, check_autocast
 
