@@ -58,7 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ADMConfig", "ADMUNet", "timestep_embedding"]
+__all__ = ["ADMConfig", "ADMUNet"]
 
 #: ``channel_mult`` when the configuration leaves it empty, by ``image_size`` (the
 #: reference defaults).

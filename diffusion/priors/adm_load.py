@@ -31,6 +31,7 @@ import dataclasses
 import json
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -72,6 +73,21 @@ ADM_PRESETS = {
 AUTOCAST = {"none": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(ADMConfig))
+
+
+def _device(device, name: str = "device") -> torch.device:
+    """``device`` as a torch device that exists here (``meta`` allowed), else ValueError."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: not a torch device: {device!r}") from exc
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= n:
+            raise ValueError(f"{name}: {device!r} is not available ({n} CUDA devices)")
+    elif dev.type not in ("cpu", "meta"):
+        raise ValueError(f"{name}: expected cpu, cuda or meta, got {device!r}")
+    return dev
 
 
 def adm_config(arch) -> ADMConfig:
@@ -121,9 +137,10 @@ def check_autocast(autocast: str, device, dtype: torch.dtype = torch.float32):
     """
     if autocast not in AUTOCAST:
         raise ValueError(f"autocast: expected one of {list(AUTOCAST)}, got {autocast!r}")
+    dev = _device(device)
     if autocast == "none":
         return None
-    if autocast == "fp16" and torch.device(device).type != "cuda":
+    if autocast == "fp16" and dev.type != "cuda":
         raise ValueError("autocast: fp16 runs on CUDA only (on the CPU use bf16 or none)")
     if dtype != torch.float32:
         raise ValueError(f"autocast: applies to a float32 network, got dtype {dtype}")
@@ -141,32 +158,36 @@ def read_state_dict(path, map_location="cpu") -> dict:
         Not a torch file loadable without running code, not a dict, or a dict whose values
         are not all tensors (a nested checkpoint: the message names its keys).
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path: expected a file name, got {path!r}")
+    map_location = _device(map_location, "map_location")
     path = Path(path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"ADM checkpoint {path}: no such file")
+        raise FileNotFoundError(f"ADM checkpoint path {path}: no such file")
     try:
         sd = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ValueError(
-            f"ADM checkpoint {path}: cannot read it as a weights-only torch file ({first})"
+            f"ADM checkpoint path {path}: cannot read it as a weights-only torch file ({first})"
         ) from exc
     if not isinstance(sd, dict) or not sd:
         raise ValueError(
-            f"ADM checkpoint {path}: expected a state dict (entry name -> tensor), got "
+            f"ADM checkpoint path {path}: expected a state dict (entry name -> tensor), got "
             f"{type(sd).__name__}{' (empty)' if isinstance(sd, dict) else ''}"
         )
     nested = sorted(str(k) for k, v in sd.items() if not isinstance(v, torch.Tensor))
     if nested:
         raise ValueError(
-            f"ADM checkpoint {path}: not a plain state dict: {nested[:5]} do not hold tensors; "
+            f"ADM checkpoint path {path}: not a plain state dict: {nested[:5]} do not hold "
+            "tensors; "
             "save the network's own state dict (e.g. torch.save(ckpt['ema'], 'net.pt')) "
             "and load that"
         )
     return sd
 
 
-def check_state_dict(model: torch.nn.Module, state_dict: dict, source: str = "checkpoint"):
+def check_state_dict(model: torch.nn.Module, state_dict: dict, source: str = "state_dict"):
     """Check that ``state_dict`` covers ``model`` exactly: same entry names, same shapes,
     floating-point tensors.
 
@@ -175,6 +196,13 @@ def check_state_dict(model: torch.nn.Module, state_dict: dict, source: str = "ch
     ValueError
         One line naming the first problem's entry and both shapes (and how many more).
     """
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model: expected a torch module, got {type(model).__name__}")
+    if not isinstance(state_dict, Mapping):
+        raise ValueError(f"state_dict: expected a mapping, got {type(state_dict).__name__}")
+    odd = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
+    if odd:
+        raise ValueError(f"{source}: entry {odd[0]!r} is not a tensor")
     want = {k: list(v.shape) for k, v in model.state_dict().items()}
     problems = []
     for k, shape in want.items():
@@ -244,9 +272,18 @@ class ADMPrior(EpsilonAdapter):
                  clip=None, source: str | None = None):  # fmt: skip
         if not isinstance(network, torch.nn.Module):
             raise ValueError(f"network: expected a torch module, got {type(network).__name__}")
-        shape = tuple(int(v) for v in image_shape)
-        if len(shape) != 3 or min(shape) < 1:
-            raise ValueError(f"image_shape: expected (C, H, W), got {image_shape!r}")
+        ok = isinstance(image_shape, (tuple, list)) and len(image_shape) == 3
+        ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                        for v in image_shape)  # fmt: skip
+        if not ok:
+            raise ValueError(
+                f"image_shape: expected (C, H, W) positive integers, got {image_shape!r}"
+            )
+        shape = tuple(image_shape)
+        if clip is not None:  # (the adapter unpacks it; named here for a one-line error)
+            ok = isinstance(clip, (tuple, list)) and len(clip) == 2
+            if not ok or not all(isinstance(v, (int, float)) for v in clip):
+                raise ValueError(f"clip: expected (low, high) numbers, got {clip!r}")
         if not any(True for _ in network.parameters()):
             raise ValueError("network: has no parameters")
         p = next(network.parameters())
@@ -309,6 +346,7 @@ def load_adm_prior(
         unexpected or mis-shaped entry (one line naming it).
     """
     check_float_dtype(dtype)
+    _device(device)
     config = adm_config(arch)
     check_autocast(autocast, device, dtype)
     sd = read_state_dict(path, map_location=device)

@@ -201,3 +201,123 @@ for _name in NOT_YET_FUZZED:
 importlib.import_module("tests.fuzz.registry_more")
 _reg.REGISTRY.pop("diffusion.experiments.report_dps.run", None)
 exempt("diffusion.experiments.report_dps.run", NOT_YET + " (signature changed)")
+
+
+# --------------------------------------------------------------------------- ADM (issue 20)
+from tests.fuzz.harness import K, fixed  # noqa: E402  (appended section)
+
+_ADM_TINY = dict(
+    image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,1",
+    attention_resolutions="8", num_head_channels=32,
+)  # fmt: skip
+
+
+def _adm_files(tmp):
+    """A tiny ADM network's JSON config and random weights (``torch.save``) under ``tmp``."""
+    import json
+
+    import torch
+
+    from diffusion.priors import ADMConfig, ADMUNet
+
+    cfg = tmp / "adm_tiny.json"
+    cfg.write_text(json.dumps(_ADM_TINY))
+    torch.manual_seed(0)
+    net = ADMUNet(ADMConfig(**_ADM_TINY))
+    torch.save(net.state_dict(), tmp / "adm_tiny.pt")
+    return cfg, tmp / "adm_tiny.pt", net
+
+
+@entry("diffusion.priors.ADMConfig")
+def _(tmp):
+    from diffusion.priors import ADMConfig
+
+    return call(
+        ADMConfig, image_size=K(16, "count"), num_channels=K(32, "count"),
+        num_res_blocks=K(1, "count"), channel_mult=K("1,1", "text"),
+        attention_resolutions=K("8", "text"), num_head_channels=fixed(32),
+    )  # fmt: skip
+
+
+@entry("diffusion.priors.ADMUNet")
+def _(tmp):
+    import torch
+
+    from diffusion.priors import ADMConfig, ADMUNet
+
+    return call(
+        ADMUNet, K(ADMConfig(**_ADM_TINY), "object"),
+        then=lambda m: m(torch.zeros(1, 3, 16, 16), torch.tensor([5])),
+    )  # fmt: skip
+
+
+@entry("diffusion.priors.ADMPrior")
+def _(tmp):
+    import torch
+
+    from diffusion.priors import ADMPrior
+
+    _, _, net = _adm_files(tmp)
+    return call(
+        ADMPrior, K(net, "object"), K((3, 16, 16), "shape"), autocast=K("none", "choice"),
+        clip=K((-1.0, 1.0), "list"), source=K("fuzz", "text"),
+        then=lambda p: p(torch.zeros(1, 3, 16, 16), 500),
+    )  # fmt: skip
+
+
+@entry("diffusion.priors.load_adm_prior")
+def _(tmp):
+    import torch
+
+    from diffusion.priors import load_adm_prior
+
+    cfg, pt, _ = _adm_files(tmp)
+    return call(
+        load_adm_prior, K(pt, "infile"), K(cfg, "infile"), device=K("cpu", "device"),
+        dtype=K(torch.float32, "dtype"), autocast=K("none", "choice"),
+        clip=K((-1.0, 1.0), "list"),
+    )  # fmt: skip
+
+
+@entry("diffusion.priors.adm_load.adm_config")
+def _(tmp):
+    from diffusion.priors.adm_load import adm_config
+
+    return call(adm_config, K("ffhq256", "choice"))
+
+
+@entry("diffusion.priors.adm_load.check_autocast")
+def _(tmp):
+    import torch
+
+    from diffusion.priors.adm_load import check_autocast
+
+    return call(check_autocast, K("bf16", "choice"), K("cpu", "device"), K(torch.float32, "dtype"))
+
+
+@entry("diffusion.priors.adm_load.check_state_dict")
+def _(tmp):
+    from diffusion.priors.adm_load import check_state_dict
+
+    _, _, net = _adm_files(tmp)
+    return call(check_state_dict, K(net, "object"), K(dict(net.state_dict()), "mapping"))
+
+
+@entry("diffusion.priors.adm_load.read_state_dict")
+def _(tmp):
+    from diffusion.priors.adm_load import read_state_dict
+
+    _, pt, _ = _adm_files(tmp)
+    return call(read_state_dict, K(pt, "infile"), map_location=K("cpu", "device"))
+
+
+exempt(
+    "diffusion.experiments.restore.priors.load_adm_file",
+    "takes a RestoreConfig; its errors are tested through the restore command "
+    "(tests/diffusion/test_restore_adm.py)",
+)
+exempt(
+    "diffusion.priors.ADMUNet.forward",
+    "a torch module's forward (inputs unchecked, like any network); fuzzed through the "
+    "ADMPrior entry, whose denoiser checks t and the shapes",
+)
