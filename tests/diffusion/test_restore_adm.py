@@ -14,6 +14,7 @@ from PIL import Image
 
 from diffusion.experiments.restore import main
 from diffusion.priors import ADM_PRESETS, ADMConfig, ADMUNet
+from tests.cli.run import crafted_pickle_bytes
 from tests.diffusion.test_adm import SMALL
 
 QUICK = ["--steps", "2", "--eta", "0,1", "--no-progress", "--threads", "1"]
@@ -34,6 +35,8 @@ def files(tmp_path_factory):
     torch.save(sd, root / "small.pt")
     torch.save({"ema": sd}, root / "nested.pt")
     torch.save({k: v for k, v in sd.items() if k != "out.2.bias"}, root / "missing.pt")
+    (root / "junk.pt").write_bytes(bytes(range(256)) * 4)
+    (root / "crafted.pt").write_bytes(crafted_pickle_bytes("pt", root / "code_ran"))
     return root
 
 
@@ -90,6 +93,10 @@ def test_ffhq256_random_weights_restore_end_to_end(files, tmp_path):
          "entry 'out.2.bias' [6] is missing"),
         (["--prior", "{d}/nested.pt", "--arch", "{d}/small.json"],
          "not a plain state dict: ['ema']"),
+        (["--prior", "{d}/junk.pt", "--arch", "{d}/small.json"],
+         "cannot read it as a weights-only torch file"),
+        (["--prior", "{d}/crafted.pt", "--arch", "{d}/small.json"],
+         "cannot read it as a weights-only torch file"),
         (["--prior", "{d}/small.pt", "--arch", "{d}/small.json", "--weights", "x.npz"],
          "--weights: not used with --prior FILE"),
     ],
@@ -101,6 +108,7 @@ def test_bad_adm_arguments_exit_2_with_one_line(files, tmp_path, capsys, extra, 
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+    assert not (files / "code_ran").exists()  # the crafted pickle's code never ran
 
 
 def test_adm_prior_without_input_says_to_pass_input(files, tmp_path, capsys):
