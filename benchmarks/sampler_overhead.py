@@ -3,7 +3,8 @@
     python benchmarks/sampler_overhead.py [--size 64] [--batch 8] [--steps 20] [--rounds 5]
                                           [--operator sr4|blur|inpaint|all] [--device cpu]
                                           [--threads N] [--clock wall|process]
-                                          [--net tiny|digits16]
+                                          [--net tiny|digits16|ffhq256]
+                                          [--autocast none|fp16|bf16]
 
 A DPS step (:func:`diffusion.sampler.sample` with :class:`diffusion.guidance.DPSGuidance`)
 costs one network forward and one backward to the input, plus the sampler's own work: the
@@ -24,6 +25,9 @@ GroupNorm, so samples are independent); its weights do not matter for the timing
 ``--net digits16`` uses the shipped ``diffusers.UNet2DModel`` digit prior instead
 (:mod:`diffusion.priors.unet`, 1.06 M parameters, ``[B, 1, 16, 16]``; ``--size`` is then 16;
 the blur is 5 x 5, std 1.0 px as in ``python -m diffusion.restore`` on digits).
+``--net ffhq256`` builds the guided-diffusion network of DPS's FFHQ checkpoint
+(:mod:`diffusion.priors.adm`, 93.6 M parameters, ``[B, 3, 256, 256]``) with random weights
+(they time the same as trained ones), optionally under ``--autocast``.
 """
 
 from __future__ import annotations
@@ -185,7 +189,9 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     ap.add_argument("--clock", default="wall", choices=["wall", "process"])
-    ap.add_argument("--net", default="tiny", choices=["tiny", "digits16"])
+    ap.add_argument("--net", default="tiny", choices=["tiny", "digits16", "ffhq256"])
+    ap.add_argument("--autocast", default="none", choices=["none", "fp16", "bf16"],
+                    help="ffhq256 only: the network under torch.autocast")  # fmt: skip
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -197,6 +203,14 @@ def main(argv=None) -> None:
         prior = load_unet_prior("digits16", device=device)
         net, args.size, args.channels, name = prior.net, 16, 1, "diffusers UNet2DModel digits16"
         n_par = sum(p.numel() for p in prior.unet.parameters())
+    elif args.net == "ffhq256":
+        from diffusion.priors import ADM_PRESETS, ADMPrior, ADMUNet
+
+        adm = ADMUNet(ADM_PRESETS["ffhq256"]).to(device)
+        prior = ADMPrior(adm, (3, 256, 256), autocast=args.autocast)
+        net, args.size, args.channels = prior.net, 256, 3
+        name = f"ADM ffhq256 (random weights, autocast {args.autocast})"
+        n_par = sum(p.numel() for p in adm.parameters())
     else:
         net, args.channels, name = TinyUNet().to(device).eval(), 3, "TinyUNet"
         n_par = sum(p.numel() for p in net.parameters())
