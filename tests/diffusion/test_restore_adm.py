@@ -86,6 +86,8 @@ def test_ffhq256_random_weights_restore_end_to_end(files, tmp_path):
         (["--prior", "{d}/small.pt", "--arch", "{d}/small.json", "--autocast", "fp16"],
          "--autocast fp16: fp16 runs on CUDA only"),
         (["--prior", "gmm", "--arch", "ffhq256"], "--arch: applies to an ADM .pt file"),
+        (["--prior", "{d}/small.pt", "--arch", "{d}/small.json", "--autocast", "bf16",
+          "--dtype", "float64"], "--autocast bf16: applies to a float32 network"),
         (["--prior", "gmm", "--autocast", "bf16"], "--autocast: applies to an ADM .pt file"),
         (["--prior", "{d}/small.pt", "--arch", "ffhq256"],
          "entry 'time_embed.0.weight' has shape [128, 32], the network expects [512, 128]"),
@@ -118,3 +120,12 @@ def test_adm_prior_without_input_says_to_pass_input(files, tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pass --input or --measurement" in err, err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_request_without_cuda_names_device_not_autocast(files, tmp_path, capsys):
+    argv = ["--task", "sr4", "--input", str(files / "cat.png"), "--prior", str(files / "small.pt"),
+            "--arch", str(files / "small.json"), "--autocast", "fp16", "--device", "cuda",
+            "--out", str(tmp_path / "o"), *QUICK]  # fmt: skip
+    assert main(argv) == 2
+    assert "--device cuda: no CUDA device available" in capsys.readouterr().err

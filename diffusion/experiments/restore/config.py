@@ -247,6 +247,8 @@ class RestoreConfig:
                 adm_config(self.arch)
             except ValueError as exc:
                 raise UsageError(f"--arch: {str(exc).removeprefix('arch: ')}") from None
+            if self.device == "cuda" and not torch.cuda.is_available():
+                return  # (named by the --device check)
             try:
                 check_autocast(self.autocast, self.device, self.torch_dtype)
             except ValueError as exc:
