@@ -22,6 +22,7 @@ import datetime
 import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 __all__ = ["TIMEOUT", "Dist", "from_env", "shard"]
@@ -38,8 +39,8 @@ def shard(items, rank: int, world: int) -> list:
     >>> shard(range(7), 0, 2), shard(range(7), 1, 2), shard(range(3), 0, 1)
     ([0, 2, 4, 6], [1, 3, 5], [0, 1, 2])
     """
-    rank, world = int(rank), int(world)
-    if world < 1 or not 0 <= rank < world:
+    ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (rank, world))
+    if not ok or world < 1 or not 0 <= rank < world:
         raise ValueError(f"shard: expected 0 <= rank < world, got rank={rank}, world={world}")
     return list(items)[rank::world]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 from tests.fuzz import registry as _reg
-from tests.fuzz.harness import call
+from tests.fuzz.harness import K, call, fixed
 from tests.fuzz.registry import entry, exempt
 
 NOT_YET = "new in the restructure, not yet fuzzed"
@@ -201,3 +201,37 @@ for _name in NOT_YET_FUZZED:
 importlib.import_module("tests.fuzz.registry_more")
 _reg.REGISTRY.pop("diffusion.experiments.report_dps.run", None)
 exempt("diffusion.experiments.report_dps.run", NOT_YET + " (signature changed)")
+
+
+# --------------------------------------------------------------------------- torchrun sweeps
+_dist = importlib.import_module("diffusion.experiments.distributed")
+
+
+@entry("diffusion.experiments.distributed.shard")
+def _(tmp):
+    return call(_dist.shard, K(list(range(7)), None), K(1, "index"), K(3, "count"))
+
+
+@entry("diffusion.experiments.distributed.from_env")
+def _(tmp):
+    return call(_dist.from_env, fixed("cpu"), env=fixed({"WORLD_SIZE": "1", "RANK": "0"}))
+
+
+@entry("diffusion.experiments.distributed.Dist")
+def _(tmp):
+    return call(_dist.Dist, then=lambda d: (d.shard([1, 2]), d.gather(1), d.broadcast(2), d.close()))
+
+
+@entry("diffusion.experiments.distributed.Dist.shard")
+def _(tmp):
+    return call(_dist.Dist().shard, K(list(range(5)), None))
+
+
+@entry("diffusion.experiments.distributed.Dist.gather")
+def _(tmp):
+    return call(_dist.Dist().gather, K({"a": 1}, None))
+
+
+@entry("diffusion.experiments.distributed.Dist.broadcast")
+def _(tmp):
+    return call(_dist.Dist().broadcast, K([1, 2], None))
