@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 
+import torch
+
 from tests.fuzz import registry as _reg
 from tests.fuzz.harness import K, call, fixed
 from tests.fuzz.registry import entry, exempt
@@ -235,3 +237,17 @@ def _(tmp):
 @entry("diffusion.experiments.distributed.Dist.broadcast")
 def _(tmp):
     return call(_dist.Dist().broadcast, K([1, 2], None))
+
+
+_divergence = importlib.import_module("diffusion.divergence")
+
+
+@entry("diffusion.divergence.DivergenceWatch")
+def _(tmp):
+    return call(_divergence.DivergenceWatch, K(5, "count"), K(3, "count"), K(10.0, "sigma"))
+
+
+@entry("diffusion.divergence.DivergenceWatch.record")
+def _(tmp):
+    w = _divergence.DivergenceWatch(5, 3, 10.0)
+    return call(w.record, K(torch.ones(3, 2), "tensor"), K(2, "index"), fixed(100))
