@@ -5,7 +5,7 @@
 
 Runs the same DPS sweep over the shipped digits network (``--prior digits16``, deblurring,
 ``--image-batch 1`` so that there are as many units as images) once as a plain process
-(``--threads 1``) and once under ``torchrun --standalone --nproc-per-node N`` (gloo, one
+(``--threads 1``, ``OMP_NUM_THREADS=1``) and once under ``torchrun --standalone --nproc-per-node N`` (gloo, one
 thread per rank), alternating, ``--rounds`` times, and prints for each
 
 * ``cells/s`` of the sampling: cells (image x η x sample) over the sampling time, the
@@ -15,7 +15,8 @@ thread per rank), alternating, ``--rounds`` times, and prints for each
   figures);
 
 then the ratio N-process / 1-process of the median cells/s (ideal: N), and checks that the
-two ``results.json`` are byte-identical. The baseline is measured in the same run, so a
+two ``results.json`` are byte-identical (which needs the same BLAS threads: the Fréchet
+distances move in their 9th digit between 1 and 2 BLAS threads). The baseline is measured in the same run, so a
 loaded machine slows both; report the machine with the numbers.
 """
 
@@ -52,6 +53,7 @@ def _run(nproc: int, out: Path, a) -> tuple[float, float]:
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )
     env.pop("WORLD_SIZE", None)
+    env["OMP_NUM_THREADS"] = "1"  # what torchrun gives each rank: numpy's BLAS threads too
     if nproc == 1:
         cmd = [sys.executable, "-m", "diffusion.restore", *_args(out, a)]
     else:
