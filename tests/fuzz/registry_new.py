@@ -221,7 +221,9 @@ def _(tmp):
 
 @entry("diffusion.experiments.distributed.Dist")
 def _(tmp):
-    return call(_dist.Dist, then=lambda d: (d.shard([1, 2]), d.gather(1), d.broadcast(2), d.close()))
+    return call(
+        _dist.Dist, then=lambda d: (d.shard([1, 2]), d.gather(1), d.broadcast(2), d.close())
+    )
 
 
 @entry("diffusion.experiments.distributed.Dist.shard")
