@@ -51,6 +51,16 @@ walk over T contracting steps). With the mean in the :math:`c^{(0)}\hat x_0 + c^
 nothing is divided by :math:`\sqrt{\bar\alpha_T}` in the sampler itself (an ε-network's
 adapter does divide, amplifying the network's float32 error ~150x at t = 1000).
 
+Divergence: every state is checked for a non-finite entry or :math:`|x| >` ``max_abs``. On
+the CPU that is done after every step (:func:`check_divergence`). On other devices
+(``check_every`` steps, default :data:`DIVERGENCE_CHECK_EVERY`) each step only stores the
+per-sample :math:`\max|x|` in a device tensor, without a host synchronisation, and every
+``check_every`` steps (and after the last) one synchronisation looks at the stored rows: the
+error is raised for the first step where they went bad, with the same message (same step,
+count and :math:`\max|x|`) as a per-step check. The chain has then run up to
+``check_every - 1`` steps further (a ``callback`` sees those states). ``variance="exact"``
+synchronises every step anyway and is checked every step.
+
 References
 ----------
 1. Z. Wang, Y. Bi, Y. Zhang, X. Yuan, "Traversing Distortion-Perception Tradeoff using a
@@ -68,33 +78,28 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from diffusion.divergence import (
+    DIVERGENCE_CHECK_EVERY,
+    DivergenceError,
+    DivergenceWatch,
+    check_divergence,
+)
 from diffusion.guidance import Guidance, check_eta_batch
 from diffusion.models import call_denoiser
 from diffusion.schedule import TorchSchedule, append_dims
 from numerics.schedule import Schedule, respace
 
-__all__ = ["DivergenceError", "STARTS", "VARIANCES", "check_divergence", "sample"]
+__all__ = [
+    "DIVERGENCE_CHECK_EVERY",
+    "DivergenceError",
+    "STARTS",
+    "VARIANCES",
+    "check_divergence",
+    "sample",
+]
 
 VARIANCES = ("beta", "beta_tilde", "exact")
 STARTS = ("standard", "exact")
-
-
-class DivergenceError(FloatingPointError):
-    """The reverse chain blew up (a non-finite state or ``|x| > max_abs``) at step ``k``.
-
-    Attributes
-    ----------
-    k : int
-        Reverse step of the sampler's schedule at which it was detected (state k - 1).
-    t_model : int
-        The model time index of that step.
-    n_bad : int
-        Number of samples affected.
-    """
-
-    def __init__(self, message: str, *, k: int, t_model: int, n_bad: int):
-        super().__init__(message)
-        self.k, self.t_model, self.n_bad = k, t_model, n_bad
 
 
 def sample(
@@ -113,6 +118,7 @@ def sample(
     dtype: torch.dtype | None = None,
     device=None,
     max_abs: float | None = 1e3,
+    check_every: int | None = None,
 ) -> torch.Tensor:
     r"""Run the η-scaled reverse chain and return :math:`x_0`, shape ``[B, ...]``.
 
@@ -152,6 +158,10 @@ def sample(
     max_abs : float or None
         Divergence threshold: a state with a non-finite entry or ``|x| > max_abs`` stops the
         run with :class:`DivergenceError` naming the step (None: only non-finite states).
+    check_every : int >= 1, optional
+        Steps between divergence checks (one host synchronisation each; the step that
+        went bad is reported either way, see the module notes). Default: 1 on the CPU and
+        with ``variance="exact"``, :data:`DIVERGENCE_CHECK_EVERY` on other devices.
 
     Returns
     -------
@@ -236,6 +246,14 @@ def sample(
     gens = _check_generators(generator, B)
     if max_abs is not None and not (float(max_abs) > 0):
         raise ValueError(f"max_abs: expected a positive number or None, got {max_abs!r}")
+    if check_every is None:
+        check_every = 1 if device.type == "cpu" else DIVERGENCE_CHECK_EVERY
+    elif isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)):
+        raise ValueError(f"check_every: expected an integer >= 1, got {check_every!r}")
+    elif check_every < 1:
+        raise ValueError(f"check_every: expected an integer >= 1, got {check_every}")
+    if variance == "exact":
+        check_every = 1
     if callback is not None and not callable(callback):
         raise TypeError(
             f"callback: expected a callable (i, t, x_i, x0_hat) or None, got {callback!r}"
@@ -284,32 +302,48 @@ def sample(
     # ---- the reverse chain
     tT = int(ts.timesteps[T])
     hint = _divergence_hint(guidance)
+    watch = None
+    if check_every > 1:
+        limit = None if max_abs is None or math.isinf(float(max_abs)) else float(max_abs)
+        watch = DivergenceWatch(T, B, limit, dtype=dtype, device=device, hint=hint)
     if callback is not None:
         callback(T, tT, x, None)
-    with torch.no_grad():
-        for k in tqdm(range(T, 0, -1), desc="sampling", disable=not progress, leave=False):
-            st = ts.step(k)
-            t_model = torch.full((B,), st.t_model, dtype=torch.long, device=device)
-            if guidance is None:
-                x0, delta = call_denoiser(model, x, t_model), None
-            else:
-                x0, delta = guidance(x, st, t_model, model)
-                if x0.shape != x.shape:
-                    raise ValueError(f"guidance: returned x0_hat of shape {list(x0.shape)}")
-            mean = st.c0 * x0 + st.cx * x
-            if delta is not None:
-                mean = mean + delta
-            z = _randn(shape, gens).to(device=device, dtype=dtype)
-            if variance == "beta":
-                noise = math.sqrt(st.beta) * z
-            elif variance == "beta_tilde":
-                noise = math.sqrt(st.beta_tilde) * z
-            else:
-                noise = _exact_noise(hess(x, t_model), z, st)
-            x = mean + sq_eta * noise
-            check_divergence(x, max_abs, k=st.k, t_model=st.t_model, hint=hint)
-            if callback is not None:
-                callback(k - 1, int(ts.timesteps[k - 1]), x, x0)
+    try:
+        with torch.no_grad():
+            for k in tqdm(range(T, 0, -1), desc="sampling", disable=not progress, leave=False):
+                st = ts.step(k)
+                t_model = torch.full((B,), st.t_model, dtype=torch.long, device=device)
+                if guidance is None:
+                    x0, delta = call_denoiser(model, x, t_model), None
+                else:
+                    x0, delta = guidance(x, st, t_model, model)
+                    if x0.shape != x.shape:
+                        raise ValueError(f"guidance: returned x0_hat of shape {list(x0.shape)}")
+                mean = st.c0 * x0 + st.cx * x
+                if delta is not None:
+                    mean = mean + delta
+                z = _randn(shape, gens).to(device=device, dtype=dtype)
+                if variance == "beta":
+                    noise = math.sqrt(st.beta) * z
+                elif variance == "beta_tilde":
+                    noise = math.sqrt(st.beta_tilde) * z
+                else:
+                    noise = _exact_noise(hess(x, t_model), z, st)
+                x = mean + sq_eta * noise
+                if watch is None:
+                    check_divergence(x, max_abs, k=st.k, t_model=st.t_model, hint=hint)
+                else:
+                    watch.record(x, st.k, st.t_model)
+                    if (T - k + 1) % check_every == 0 or k == 1:
+                        watch.check()
+                if callback is not None:
+                    callback(k - 1, int(ts.timesteps[k - 1]), x, x0)
+    except DivergenceError:
+        raise
+    except Exception:
+        if watch is not None:  # a blown-up state may be why this step failed: report it first
+            watch.check()
+        raise
     return x
 
 
@@ -398,31 +432,6 @@ def _divergence_hint(guidance) -> str:
     if getattr(guidance, "form", None) == "likelihood":
         return hint + " or use DPSGuidance(form='reference')."
     return hint + "."
-
-
-def check_divergence(
-    x: torch.Tensor, max_abs, *, k: int, t_model: int, who: str = "sampler", hint: str = ""
-) -> None:
-    """Raise :class:`DivergenceError` if ``x`` [B, ...] has a non-finite entry or ``|x| > max_abs``.
-
-    ``max_abs`` None checks only for non-finite values. One device synchronisation when
-    nothing is wrong. The message names ``who``, the reverse step ``k``, the model time, how
-    many samples are affected and the largest ``|x|``, then ``hint``.
-    """
-    limit = math.inf if max_abs is None else float(max_abs)
-    amax = x.abs().amax()
-    if bool(torch.isfinite(amax) & (amax <= limit)):
-        return
-    per = x.reshape(x.shape[0], -1).abs().amax(1)
-    n_bad = int((~(torch.isfinite(per) & (per <= limit))).sum())
-    what = "non-finite values" if not bool(torch.isfinite(x).all()) else f"|x| > {max_abs:g}"
-    raise DivergenceError(
-        f"{who} diverged at reverse step k={k} (model time t={t_model}): {what} in "
-        f"{n_bad} of {x.shape[0]} samples (max |x| = {float(amax):.3g}){hint}",
-        k=k,
-        t_model=t_model,
-        n_bad=n_bad,
-    )
 
 
 def _check_base_schedule(obj, ts: TorchSchedule, who: str) -> None:

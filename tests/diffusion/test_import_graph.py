@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = ("sampler", "schedule", "guidance", "models", "operators", "priors")
+CORE = ("sampler", "schedule", "guidance", "models", "operators", "priors", "divergence")
 ABOVE_CORE = ("baselines", "training", "metrics", "data", "experiments")
 #: The fit command lives in priors/ but is a driver: it reads the data sets.
 CORE_DRIVERS = {"diffusion.priors.fit_gmm": {"diffusion.data.patches", "diffusion.data.digits"}}

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib
 
+import torch
+
 from tests.fuzz import registry as _reg
-from tests.fuzz.harness import call
+from tests.fuzz.harness import K, call, fixed
 from tests.fuzz.registry import entry, exempt
 
 NOT_YET = "new in the restructure, not yet fuzzed"
@@ -321,3 +323,51 @@ exempt(
     "a torch module's forward (inputs unchecked, like any network); fuzzed through the "
     "ADMPrior entry, whose denoiser checks t and the shapes",
 )
+# --------------------------------------------------------------------------- torchrun sweeps
+_dist = importlib.import_module("diffusion.experiments.distributed")
+
+
+@entry("diffusion.experiments.distributed.shard")
+def _(tmp):
+    return call(_dist.shard, K(list(range(7)), None), K(1, "index"), K(3, "count"))
+
+
+@entry("diffusion.experiments.distributed.from_env")
+def _(tmp):
+    return call(_dist.from_env, fixed("cpu"), env=fixed({"WORLD_SIZE": "1", "RANK": "0"}))
+
+
+@entry("diffusion.experiments.distributed.Dist")
+def _(tmp):
+    return call(
+        _dist.Dist, then=lambda d: (d.shard([1, 2]), d.gather(1), d.broadcast(2), d.close())
+    )
+
+
+@entry("diffusion.experiments.distributed.Dist.shard")
+def _(tmp):
+    return call(_dist.Dist().shard, K(list(range(5)), None))
+
+
+@entry("diffusion.experiments.distributed.Dist.gather")
+def _(tmp):
+    return call(_dist.Dist().gather, K({"a": 1}, None))
+
+
+@entry("diffusion.experiments.distributed.Dist.broadcast")
+def _(tmp):
+    return call(_dist.Dist().broadcast, K([1, 2], None))
+
+
+_divergence = importlib.import_module("diffusion.divergence")
+
+
+@entry("diffusion.divergence.DivergenceWatch")
+def _(tmp):
+    return call(_divergence.DivergenceWatch, K(5, "count"), K(3, "count"), K(10.0, "sigma"))
+
+
+@entry("diffusion.divergence.DivergenceWatch.record")
+def _(tmp):
+    w = _divergence.DivergenceWatch(5, 3, 10.0)
+    return call(w.record, K(torch.ones(3, 2), "tensor"), K(2, "index"), fixed(100))

@@ -7,6 +7,7 @@ a diverging chain with one line naming the reverse step and exit status 3.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from diffusion.experiments.restore.chains import DivergedError
@@ -193,6 +194,11 @@ def main(argv=None) -> int:
     a bad command line, 3 when a chain diverged)."""
     try:
         config = config_from_args(build_parser().parse_args(argv))
+        if (config.files_mode or config.zeta_grid is not None) and _world_size() > 1:
+            raise UsageError(
+                "torchrun: --input/--measurement and --tune-zeta run in one process; start "
+                "them with python -m diffusion.restore (the data-set sweeps are sharded)"
+            )
         if config.files_mode:
             from diffusion.experiments.restore.files import run_files
 
@@ -204,6 +210,15 @@ def main(argv=None) -> int:
     except UsageError as exc:
         return fail("restore", exc)
     except DivergedError as exc:
-        print(f"restore: diverged: {exc}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":  # under torchrun: one line, from rank 0
+            print(f"restore: diverged: {exc}", file=sys.stderr)
         return 3
     return 0
+
+
+def _world_size() -> int:
+    """Processes of the run (``WORLD_SIZE`` set by torchrun; 1 without it)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE") or 1)
+    except ValueError:
+        return 1
