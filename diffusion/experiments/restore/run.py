@@ -18,9 +18,11 @@ import torch
 from diffusion.experiments.restore.aggregate import aggregate, machine
 from diffusion.experiments.restore.baselines import run_baselines
 from diffusion.experiments.restore.chains import DivergedError, run_unit
+from diffusion.experiments.restore.discrepancy import calibrate_discrepancy
 from diffusion.experiments.restore.figures import plots
 from diffusion.experiments.restore.metrics import image_record
 from diffusion.experiments.restore.problems import make_problem, make_setup
+from diffusion.experiments.restore.zeta import DISCREPANCY
 from numerics.cli import UsageError
 from numerics.io import atomic_write, write_json
 
@@ -141,6 +143,10 @@ def run(config) -> dict:
     record = config.record(setup.patch_size)
     prepare_out(out, record, config.resume)
     curves = config.curves
+    zeta = None
+    if config.zeta == DISCREPANCY:  # calibrated on the measurements (no clean image)
+        zeta, report = calibrate_discrepancy(setup, config.guidance)
+        write_json(out / "zeta_discrepancy.json", report, sort_keys=True)
     N, B = config.n_images, config.image_batch
     timing = dict(machine=machine(), units=[])
     units = [list(range(s, min(s + B, N))) for s in range(0, N, B)]
@@ -153,7 +159,7 @@ def run(config) -> dict:
         samples: dict = {}
         try:
             for curve in curves:
-                for pb, s in zip(problems, run_unit(problems, curve, setup, bar), strict=True):
+                for pb, s in zip(problems, run_unit(problems, curve, setup, bar, zeta), strict=True):
                     samples.setdefault(pb.i, {})[curve] = s
         except DivergedError as exc:
             status, divergence = "diverged", str(exc)
