@@ -25,6 +25,7 @@ __all__ = [
 #: ``--zeta discrepancy``: ζ(η) calibrated on the run's own measurements (:func:`discrepancy_zeta`).
 DISCREPANCY = "discrepancy"
 
+
 def _load_tables(path: Path) -> Mapping:
     """``{(prior, task, form): {eta: zeta}}``, read-only, from the shipped JSON file."""
     raw = json.loads(path.read_text(encoding="utf-8"))
@@ -229,9 +230,7 @@ def discrepancy_zeta(residual, etas, m_sigma2: float, *, bracket=(1e-3, 1e3), it
         if eta == 1.0:
             table[eta] = z1
             continue
-        table[eta], hist[eta] = bisect_log_zeta(
-            at(eta), targets[eta], bracket=bracket, iters=iters
-        )
+        table[eta], hist[eta] = bisect_log_zeta(at(eta), targets[eta], bracket=bracket, iters=iters)
     report = dict(
         m_sigma2=float(m_sigma2), spread=float(tau),
         targets={str(e): t for e, t in targets.items()},
