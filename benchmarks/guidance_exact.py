@@ -11,13 +11,15 @@ whole table is written to ``--json``.
 
 Run: ``nice -n 10 python benchmarks/guidance_exact.py [--tasks deblur,sr2,sr4,inpaint]
 [--sigma-y 0.05,0.2] [--eta 0,0.5,1] [--n-images 2] [--samples-per-image 2] [--steps 50]
-[--n-cg 5] [--json guidance_exact.json]``
+[--n-cg 5] [--ref-samples 256] [--threads N] [--json guidance_exact.json]``
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+
+import torch
 
 from diffusion.experiments.restore.chains import DivergedError, run_unit
 from diffusion.experiments.restore.config import RestoreConfig
@@ -42,8 +44,13 @@ def main(argv=None):
     p.add_argument("--n-cg", type=int, default=5, help="CG iterations of cov (default: 5)")
     p.add_argument("--discrepancy", action="store_true",
                    help="also DPS and cov with --zeta discrepancy (default: off)")  # fmt: skip
+    p.add_argument("--ref-samples", type=int, default=256,
+                   help="exact posterior samples of the perception reference (default: 256)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", default="guidance_exact.json", help="(default: guidance_exact.json)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     curves = [("exact", None), ("dps", None), ("cov", 1.0), ("pigdm", 1.0)]
     if args.discrepancy:
         curves += [("dps", "discrepancy"), ("cov", "discrepancy")]
@@ -54,7 +61,7 @@ def main(argv=None):
                 task=task, prior="gmm", sigma_y=s, etas=args.eta, guidance="dps", zeta="ours",
                 n_images=args.n_images, samples_per_image=args.samples_per_image,
                 steps=args.steps, n_cg=args.n_cg, out="/tmp/guidance_exact_unused",
-                progress=False, grid_images=args.n_images, grid_samples=args.samples_per_image,
+                progress=False, ref_samples=args.ref_samples, grid_images=args.n_images, grid_samples=args.samples_per_image,
             )  # fmt: skip
             setup = make_setup(cfg)
             problems = [make_problem(setup, i) for i in range(args.n_images)]
