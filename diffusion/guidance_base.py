@@ -170,7 +170,12 @@ def measurement_batch(operator, y) -> torch.Tensor:
     """
     out = tuple(operator.out_shape)
     if not isinstance(y, torch.Tensor):
-        y = torch.as_tensor(np.asarray(y, dtype=np.float64))
+        try:
+            y = torch.as_tensor(np.asarray(y, dtype=np.float64))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"y: expected a real array or tensor, got {type(y).__name__}") from exc
+    if y.is_complex() or y.device.type == "meta":
+        raise ValueError(f"y: expected a real tensor with data, got {y.dtype} on {y.device}")
     if not y.is_floating_point():
         y = y.double()
     if tuple(y.shape) == out:

@@ -139,14 +139,21 @@ def discrepancy_targets(etas, m_sigma2: float, spread: float) -> dict[float, flo
     m_sigma2 : float > 0
         :math:`m\sigma_y^2` (m = measured entries).
     spread : float >= 0
-        :math:`\hat\tau`, clipped to ``[0, m_sigma2)`` so that every target stays positive.
+        :math:`\hat\tau`, clipped to ``0.99 * m_sigma2`` so that every target stays positive.
 
     Examples
     --------
     >>> discrepancy_targets([0.0, 0.5, 1.0], 4.0, 2.0)
     {0.0: 2.0, 0.5: 3.0, 1.0: 4.0}
     """
-    tau = min(max(float(spread), 0.0), 0.99 * float(m_sigma2))
+    m_sigma2 = _positive(m_sigma2, "m_sigma2")
+    spread = (
+        float(spread) if isinstance(spread, (int, float)) and not isinstance(spread, bool) else None
+    )
+    if spread is None or not 0.0 <= spread < math.inf:
+        raise ValueError("spread: expected a finite number >= 0")
+    etas = _etas(etas)
+    tau = min(spread, 0.99 * m_sigma2)
     return {float(e): float(m_sigma2) - (1.0 - float(e)) * tau for e in etas}
 
 
@@ -166,7 +173,15 @@ def bisect_log_zeta(residual, target: float, *, bracket=(1e-3, 1e3), iters: int 
     >>> round(z, 2), len(hist)
     (4.0, 12)
     """
-    lo, hi = (math.log(float(b)) for b in bracket)
+    _check_callable(residual, "residual")
+    target = _positive(target, "target")
+    try:
+        lo, hi = (math.log(_positive(b, "bracket")) for b in bracket)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"bracket: expected two numbers 0 < low < high, got {bracket!r}") from exc
+    if not lo < hi:
+        raise ValueError(f"bracket: expected two numbers 0 < low < high, got {bracket!r}")
+    iters = _count(iters, "iters")
     history = []
     for _ in range(int(iters)):
         z = math.exp(0.5 * (lo + hi))
@@ -212,6 +227,9 @@ def discrepancy_zeta(residual, etas, m_sigma2: float, *, bracket=(1e-3, 1e3), it
     >>> {e: round(z, 2) for e, z in table.items()}
     {0.0: 1.0, 1.0: 1.0}
     """
+    _check_callable(residual, "residual")
+    etas = _etas(etas)
+    m_sigma2 = _positive(m_sigma2, "m_sigma2")
     spreads = {}
 
     def at(eta):
@@ -224,6 +242,8 @@ def discrepancy_zeta(residual, etas, m_sigma2: float, *, bracket=(1e-3, 1e3), it
 
     z1, h1 = bisect_log_zeta(at(1.0), float(m_sigma2), bracket=bracket, iters=iters)
     tau = spreads[(1.0, z1)]
+    if not math.isfinite(tau):  # every η = 1 calibration diverged: no spread to subtract
+        tau = 0.0
     targets = discrepancy_targets(etas, m_sigma2, tau)
     table, hist = {}, {1.0: h1}
     for eta in sorted(set(float(e) for e in etas)):
@@ -238,3 +258,30 @@ def discrepancy_zeta(residual, etas, m_sigma2: float, *, bracket=(1e-3, 1e3), it
         history={str(e): [[z, r] for z, r in h] for e, h in hist.items()},
     )  # fmt: skip
     return table, report
+
+
+def _check_callable(f, name: str) -> None:
+    if not callable(f):
+        raise TypeError(f"{name}: expected a callable, got {type(f).__name__}")
+
+
+def _positive(v, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < math.inf):
+        raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
+    return float(v)
+
+
+def _count(v, name: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+    return v
+
+
+def _etas(etas) -> list[float]:
+    try:
+        out = [float(e) for e in etas]
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"etas: expected numbers in [0, 1], got {etas!r}") from exc
+    if not out or any(not 0.0 <= e <= 1.0 for e in out):
+        raise ValueError(f"etas: expected numbers in [0, 1], got {etas!r}")
+    return out
