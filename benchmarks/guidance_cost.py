@@ -7,7 +7,7 @@ interleaved (machines here are shared and noisy: read the ratios, which are to t
 measured in the same run; the median of the repeats is reported).
 
 Run: ``nice -n 10 python benchmarks/guidance_cost.py [--task deblur] [--batch 8]
-[--repeats 7]``
+[--repeats 7] [--threads N]``
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ def main(argv=None):
     p.add_argument("--task", default="deblur", help="(default: deblur)")
     p.add_argument("--batch", type=int, default=8, help="chains per call (default: 8)")
     p.add_argument("--repeats", type=int, default=7, help="(default: 7)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = p.parse_args(argv)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     cfg = RestoreConfig(
         task=args.task, prior="digits16", guidance="dps", zeta=1.0, etas=(0.0,), n_images=1,
         samples_per_image=2, steps=250, out="/tmp/guidance_cost_unused", progress=False,
