@@ -17,7 +17,9 @@ Run: ``nice -n 10 python benchmarks/guidance_exact.py [--tasks deblur,sr2,sr4,in
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -31,6 +33,30 @@ from numerics.io import write_json
 
 def _floats(text):
     return tuple(float(v) for v in text.split(","))
+
+
+def markdown_table(rows) -> str:
+    """Rows of a run as markdown: MSE/MMSE per η (mean over images), and the largest
+    |MSE/MMSE − exact's| over η (exact score on the same chains' noise)."""
+    etas = [r["eta"] for r in next(r for r in rows if "per_eta" in r)["per_eta"]]
+    head = "| task | σ_y | guidance | " + " | ".join(f"η = {e:g}" for e in etas)
+    lines = [head + " | max gap to exact |", "| --- " * (4 + len(etas)) + "|"]
+    exact = {(r["task"], r["sigma_y"]): r for r in rows if r["curve"] == "exact"}
+    for r in rows:
+        ex = exact.get((r["task"], r["sigma_y"]))
+        if "per_eta" not in r:
+            cells = ["diverged"] * len(etas) + ["—"]
+        else:
+            cells = [f"{q['ratio']:.2f}" for q in r["per_eta"]]
+            gap = "—"
+            if ex is not None and r["curve"] != "exact":
+                pairs = zip(r["per_eta"], ex["per_eta"], strict=True)
+                gap = f"{max(abs(a['ratio'] - b['ratio']) for a, b in pairs):.2f}"
+            cells.append(gap)
+        lines.append(
+            f"| {r['task']} | {r['sigma_y']:g} | {r['curve']} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -48,7 +74,12 @@ def main(argv=None):
                    help="exact posterior samples of the perception reference (default: 256)")  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", default="guidance_exact.json", help="(default: guidance_exact.json)")
+    p.add_argument("--table", default=None,
+                   help="only print the markdown table of an earlier --json file (default: run)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.table is not None:
+        print(markdown_table(json.loads(Path(args.table).read_text(encoding="utf-8"))["rows"]))
+        return 0
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     curves = [("exact", None), ("dps", None), ("cov", 1.0), ("pigdm", 1.0)]
