@@ -120,7 +120,7 @@ class _GaussianLikelihoodGuidance(Guidance):
 
         Returns
         -------
-        (x0_hat, score) : two detached tensors [B, *in_shape]
+        (x0_hat, score) : two detached tensors ``[B, *in_shape]``
         """
         a = float(alpha_bar)
         if not 0.0 < a < 1.0:

@@ -66,7 +66,8 @@ def generators(seed: int, images, etas, M: int) -> list[torch.Generator]:
 def make_guidance(curve: str, op, ys, zeta, config):
     """The guidance object of a gradient curve: ``"dps"`` (``config.dps_form``; the
     likelihood form with σ_y and the β-scaled step), ``"cov"`` (``config.n_cg`` CG
-    iterations) or ``"pigdm"``, with step ζ(η) ``zeta`` and measurements ``ys`` [B, *out]."""
+    iterations) or ``"pigdm"``, with step ζ(η) ``zeta`` and measurements ``ys``
+    ``[B, *out_shape]``."""
     from diffusion.guidance import CovarianceAwareGuidance, DPSGuidance, PiGDMGuidance
 
     if curve == "cov":
