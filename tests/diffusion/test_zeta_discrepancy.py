@@ -57,13 +57,12 @@ def test_posterior_sample_residual_is_m_sigma2_for_a_gaussian():
     d, m, s, n = 4, 2, 0.1, 20000
     P = random_spd(rng, d, cond=10.0)
     A = rng.normal(size=(m, d))
-    res = []
-    for _ in range(n):
-        x = rng.multivariate_normal(np.zeros(d), P)
-        y = A @ x + s * rng.normal(size=m)
-        mp, Sp = linear_gaussian_posterior(np.zeros(d), P, A, s, y)
-        xs = rng.multivariate_normal(mp, Sp)
-        res.append(np.sum((y - A @ xs) ** 2))
+    x = rng.multivariate_normal(np.zeros(d), P, size=n)
+    y = x @ A.T + s * rng.normal(size=(n, m))
+    _, Sp = linear_gaussian_posterior(np.zeros(d), P, A, s, y[0])  # S does not depend on y
+    gain = P @ A.T @ np.linalg.inv(A @ P @ A.T + s**2 * np.eye(m))  # posterior mean = gain y
+    xs = y @ gain.T + rng.multivariate_normal(np.zeros(d), Sp, size=n)
+    res = np.sum((y - xs @ A.T) ** 2, axis=1)
     assert abs(np.mean(res) / (m * s**2) - 1) <= 4 * math.sqrt(2 / (m * n))
 
 
