@@ -45,6 +45,24 @@ def test_bisection_finds_a_known_root_and_backs_off_divergence():
     assert z <= 5 and all(math.isinf(r) for zz, r in hist if zz > 5)
 
 
+def test_bisection_stays_on_the_falling_branch_of_an_overshooting_residual():
+    """r(ζ) = 2/ζ + (ζ/10)⁴ falls to a minimum near ζ = 6.8 and then grows (overshoot); the
+    root of r = 0.5 on the falling branch is ζ* = 4.29 (brentq); a bisection that believed
+    r decreasing everywhere would run to the bracket's top."""
+    from scipy.optimize import brentq
+
+    def r(z):
+        return 2.0 / z + (z / 10.0) ** 4
+
+    root = brentq(lambda z: r(z) - 0.5, 1.0, 6.0)
+    z, _ = bisect_log_zeta(r, 0.5, bracket=(1e-3, 1e3), iters=20)
+    assert abs(math.log(z / root)) <= 1e-4, (z, root)
+    # unreachable target (below the minimum 0.37): it closes in on the minimum instead
+    z, _ = bisect_log_zeta(r, 0.1, bracket=(1e-3, 1e3), iters=30)
+    zmin = (2.0 * 10.0**4 / 4.0) ** 0.2
+    assert abs(math.log(z / zmin)) <= 0.05, (z, zmin)
+
+
 def test_targets():
     t = discrepancy_targets([0.0, 0.25, 1.0], 2.0, 1.0)
     assert t == {0.0: 1.0, 0.25: 1.25, 1.0: 2.0}

@@ -158,11 +158,14 @@ def discrepancy_targets(etas, m_sigma2: float, spread: float) -> dict[float, flo
 
 
 def bisect_log_zeta(residual, target: float, *, bracket=(1e-3, 1e3), iters: int = 7):
-    r"""ζ with ``residual(ζ) ≈ target`` by bisection in log ζ (residual decreasing in ζ).
+    r"""ζ with ``residual(ζ) ≈ target`` by bisection in log ζ.
 
     Each iteration evaluates ``residual`` at the geometric middle of the bracket and keeps
-    the half that holds the target; a divergence (``residual`` returning ``inf`` or NaN)
-    counts as "ζ too large". ``iters`` evaluations narrow the bracket by :math:`2^{-iters}`
+    the half that holds the target. The residual falls with ζ until the guidance overshoots
+    (then it grows again: DPS with too large a step): "ζ too large" is a residual below the
+    target, a divergence (``inf`` or NaN), or a residual larger than at a smaller ζ already
+    tried. When the target is below the residual's minimum the bisection closes in on that
+    minimum. ``iters`` evaluations narrow the bracket by :math:`2^{-iters}`
     in log ζ (bracket 1e-3 … 1e3 and 7 iterations: a factor 1.11). Returns the evaluated ζ
     whose residual is closest to the target in log ratio (a finite one when there is one)
     and the history ``[(zeta, residual), ...]``.
@@ -186,8 +189,10 @@ def bisect_log_zeta(residual, target: float, *, bracket=(1e-3, 1e3), iters: int 
     for _ in range(int(iters)):
         z = math.exp(0.5 * (lo + hi))
         r = float(residual(z))
+        # overshoot: a larger residual than at a smaller ζ already tried (too much guidance)
+        over = any(zz < z and rr < r for zz, rr in history if math.isfinite(rr))
         history.append((z, r))
-        if math.isfinite(r) and r > target:
+        if math.isfinite(r) and r > target and not over:
             lo = math.log(z)  # too little guidance: the fit to y is too loose
         else:
             hi = math.log(z)
