@@ -371,3 +371,60 @@ def _(tmp):
 def _(tmp):
     w = _divergence.DivergenceWatch(5, 3, 10.0)
     return call(w.record, K(torch.ones(3, 2), "tensor"), K(2, "index"), fixed(100))
+# --------------------------------------------------------------------------- s25: Gaussian guidance
+def _gauss_guidance_args():
+    from diffusion import operators
+
+    return operators.DenseOperator([[1.0, 0.5]]), __import__("torch").tensor([0.3])
+
+
+@entry("diffusion.guidance.CovarianceAwareGuidance")
+def _(tmp):
+    from diffusion import guidance
+    from tests.fuzz.harness import K
+
+    op, y = _gauss_guidance_args()
+    return call(guidance.CovarianceAwareGuidance, K(op, "object"), y, K(0.2, "sigma"),
+                n_cg=K(2, "count"), zeta=K(1.0, "zeta"))  # fmt: skip
+
+
+@entry("diffusion.guidance.PiGDMGuidance")
+def _(tmp):
+    from diffusion import guidance
+    from tests.fuzz.harness import K
+
+    op, y = _gauss_guidance_args()
+    return call(guidance.PiGDMGuidance, K(op, "object"), y, K(0.2, "sigma"), zeta=K(1.0, "zeta"))
+
+
+@entry("diffusion.experiments.restore.zeta.discrepancy_targets")
+def _(tmp):
+    from diffusion.experiments.restore import zeta
+    from tests.fuzz.harness import K
+
+    return call(zeta.discrepancy_targets, K([0.0, 1.0], "list"), K(2.0, "sigma"), K(1.0, "nonneg"))
+
+
+@entry("diffusion.experiments.restore.zeta.bisect_log_zeta")
+def _(tmp):
+    from diffusion.experiments.restore import zeta
+    from tests.fuzz.harness import K
+
+    return call(zeta.bisect_log_zeta, K(lambda z: 1.0 / z, "callable"), K(0.5, "sigma"),
+                iters=K(5, "count"))  # fmt: skip
+
+
+@entry("diffusion.experiments.restore.zeta.discrepancy_zeta")
+def _(tmp):
+    from diffusion.experiments.restore import zeta
+    from tests.fuzz.harness import K
+
+    return call(zeta.discrepancy_zeta, K(lambda e, z: (1.0 / z, 0.5), "callable"),
+                K([0.0, 1.0], "list"), K(2.0, "sigma"), iters=K(4, "count"))  # fmt: skip
+
+
+for _name in (
+    "diffusion.experiments.restore.chains.make_guidance",
+    "diffusion.experiments.restore.discrepancy.calibrate_discrepancy",
+):
+    exempt(_name, "restore driver: needs a run's config/setup (covered by tests/diffusion)")

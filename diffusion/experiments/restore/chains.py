@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["DivergedError", "chain_generator", "generators", "run_unit", "schedules", "seed_of"]
+__all__ = [
+    "DivergedError",
+    "chain_generator",
+    "generators",
+    "make_guidance",
+    "run_unit",
+    "schedules",
+    "seed_of",
+]
 
 
 class DivergedError(Exception):
@@ -55,15 +63,36 @@ def generators(seed: int, images, etas, M: int) -> list[torch.Generator]:
     return [chain_generator(seed, i, eta, j) for i in images for eta in etas for j in range(M)]
 
 
+def make_guidance(curve: str, op, ys, zeta, config):
+    """The guidance object of a gradient curve: ``"dps"`` (``config.dps_form``; the
+    likelihood form with σ_y and the β-scaled step), ``"cov"`` (``config.n_cg`` CG
+    iterations) or ``"pigdm"``, with step ζ(η) ``zeta`` and measurements ``ys``
+    ``[B, *out_shape]``."""
+    from diffusion.guidance import CovarianceAwareGuidance, DPSGuidance, PiGDMGuidance
+
+    if curve == "cov":
+        return CovarianceAwareGuidance(op, ys, config.sigma_y, n_cg=config.n_cg, zeta=zeta)
+    if curve == "pigdm":
+        return PiGDMGuidance(op, ys, config.sigma_y, zeta=zeta)
+    if curve != "dps":
+        raise ValueError(f"curve: expected 'dps', 'cov' or 'pigdm', got {curve!r}")
+    form = config.dps_form
+    return DPSGuidance(
+        op, ys, zeta, form=form, sigma_y=config.sigma_y if form == "likelihood" else None,
+        scale_by_beta=(form == "likelihood"),
+    )  # fmt: skip
+
+
 def run_unit(problems, curve: str, setup, bar=None, zeta=None) -> list[np.ndarray]:
     """Sample every (image, η, j) of a unit of problems with one curve.
 
     Parameters
     ----------
     problems : list of :class:`~diffusion.experiments.restore.problems.Problem`
-    curve : {"exact", "dps"}
+    curve : {"exact", "dps", "cov", "pigdm"}
         ``"exact"``: the exact conditional score of each image's posterior mixture, one
-        sampler call per image; ``"dps"``: DPS over ``setup.prior``, all images in one call.
+        sampler call per image; the others (:func:`make_guidance`) over ``setup.prior``, all
+        images in one call.
     setup : :class:`~diffusion.experiments.restore.problems.Setup`
     bar : tqdm, optional
         Advanced by one per (η, image) and step.
@@ -76,7 +105,7 @@ def run_unit(problems, curve: str, setup, bar=None, zeta=None) -> list[np.ndarra
 
     Raises :class:`DivergedError` naming the images and the reverse step.
     """
-    from diffusion.guidance import DPSGuidance, ExactGuidance
+    from diffusion.guidance import ExactGuidance
     from diffusion.priors.gmm_image import GMMImagePrior
     from diffusion.sampler import DivergenceError, sample
 
@@ -112,13 +141,8 @@ def run_unit(problems, curve: str, setup, bar=None, zeta=None) -> list[np.ndarra
                     for _ in range(E * M)
                 ]
             )
-            form = cfg.dps_form
             spec = cfg.zeta if zeta is None else zeta
-            g = DPSGuidance(
-                op, ys, dict(spec) if hasattr(spec, "keys") else spec, form=form,
-                sigma_y=cfg.sigma_y if form == "likelihood" else None,
-                scale_by_beta=(form == "likelihood"),
-            )  # fmt: skip
+            g = make_guidance(curve, op, ys, dict(spec) if hasattr(spec, "keys") else spec, cfg)
             gens = generators(cfg.seed, [pb.i for pb in problems], cfg.etas, M)
             x = sample(
                 setup.prior, (len(gens), *shape), run_sched, eta=etas_t.repeat(len(problems)),

@@ -107,16 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=parse_etas, default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",
                    help="comma-separated eta values in [0, 1]: 0 the low-distortion end, "
                         "1 posterior sampling")  # fmt: skip
-    p.add_argument("--guidance", choices=("dps", "exact"), default=None,
+    p.add_argument("--guidance", choices=("dps", "exact", "cov", "pigdm"), default=None,
                    help="exact: the exact posterior score (mixture priors); dps: diffusion "
-                        "posterior sampling (default: exact; with --input/--measurement exact "
+                        "posterior sampling; cov: covariance-aware (Tweedie covariance, CG); "
+                        "pigdm: PiGDM (default: exact; with --input/--measurement exact "
                         "for a mixture prior, else dps)")  # fmt: skip
+    p.add_argument("--n-cg", type=positive_int, default=10,
+                   help="(--guidance cov) conjugate-gradient iterations per step (default: 10)")  # fmt: skip
     p.add_argument("--variance", choices=("beta", "beta_tilde", "exact"), default="beta_tilde",
                    help="the reverse-step variance rule scaled by eta")  # fmt: skip
     z = p.add_mutually_exclusive_group()
     z.add_argument("--zeta", default=None,
-                   help="DPS step: a number, a preset name or 'ours' (the tuned tables) "
-                        "(default: 1)")  # fmt: skip
+                   help="guidance step: a number, a preset name, 'ours' (the tuned DPS "
+                        "tables) or 'discrepancy' (calibrated on the measurements) (default: 1)")  # fmt: skip
     z.add_argument("--zeta-table", default=None,
                    help="JSON file {eta: zeta} for the DPS step (default: none)")  # fmt: skip
     p.add_argument("--dps-form", choices=("reference", "likelihood"), default="reference",

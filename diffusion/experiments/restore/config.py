@@ -23,7 +23,10 @@ from diffusion.experiments.restore.tasks import FILES_TASKS, PAPER_TASKS, TASKS,
 from diffusion.experiments.restore.zeta import read_zeta_table, resolve_zeta
 from numerics.cli import UsageError, check_out_dir
 
-__all__ = ["ETAS_DEFAULT", "MAX_SIGMA_Y", "RestoreConfig", "config_from_args"]
+__all__ = ["ETAS_DEFAULT", "GRADIENT_GUIDANCES", "MAX_SIGMA_Y", "RestoreConfig", "config_from_args"]
+
+#: The ``--guidance`` values that differentiate the prior's denoiser (take ``--zeta``).
+GRADIENT_GUIDANCES = ("dps", "cov", "pigdm")
 
 #: The largest ``--sigma-y``: y is stored (and DPS runs by default) in float32, whose
 #: rounding of y beyond about 1e7 exceeds the whole signal range [-1, 1]; 1e308 overflowed.
@@ -33,7 +36,7 @@ MAX_SIGMA_Y = 1e6
 ETAS_DEFAULT = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 _CHOICES = dict(
-    guidance=("dps", "exact"),
+    guidance=("dps", "exact", "cov", "pigdm"),
     variance=("beta", "beta_tilde", "exact"),
     dps_form=("reference", "likelihood"),
     schedule=("linear", "fixed-horizon"),
@@ -115,6 +118,7 @@ class RestoreConfig:
     measurement: str | Path | None = None
     arch: str | Path | None = None
     autocast: str = "none"
+    n_cg: int = 10
 
     def __post_init__(self):
         # Normalise once, at construction (a name to its entry, lists to tuples); the
@@ -127,7 +131,7 @@ class RestoreConfig:
                 object.__setattr__(self, name, tuple(v))
         object.__setattr__(self, "etas", tuple(float(e) for e in self.etas))
         self._check()
-        if self.guidance == "dps" and self.zeta_grid is None:
+        if self.guidance in GRADIENT_GUIDANCES and self.zeta_grid is None:
             z = resolve_zeta(self.zeta, prior=self.prior.name, task=self.task, form=self.dps_form)
             object.__setattr__(self, "zeta", MappingProxyType(z) if isinstance(z, dict) else z)
 
@@ -186,12 +190,22 @@ class RestoreConfig:
             raise UsageError(f"--steps: expected an integer >= 1, got {self.steps}")
         if self.guidance == "exact" and not entry.exact:
             raise UsageError(f"--guidance exact: prior {entry.name!r} has no exact posterior")
-        if self.guidance == "dps" and self.variance == "exact":
+        if self.guidance in GRADIENT_GUIDANCES and self.variance == "exact":
             raise UsageError("--variance exact needs the posterior Hessian: use --guidance exact")
-        if self.guidance == "dps" and self.start == "exact":
+        if self.guidance in GRADIENT_GUIDANCES and self.start == "exact":
             raise UsageError("--start exact needs the exact law of x_T | y: use --guidance exact")
         if self.guidance == "exact" and self.zeta is not None:
-            raise UsageError("--zeta/--zeta-table apply to --guidance dps only")
+            raise UsageError("--zeta/--zeta-table apply to --guidance dps|cov|pigdm only")
+        if isinstance(self.n_cg, bool) or not isinstance(self.n_cg, int) or self.n_cg < 1:
+            raise UsageError(f"--n-cg: expected an integer >= 1, got {self.n_cg!r}")
+        if self.files_mode and self.guidance in ("cov", "pigdm"):
+            raise UsageError(
+                f"--guidance {self.guidance}: runs on the data sets (not with --input/--measurement)"
+            )
+        if self.zeta == "discrepancy" and (self.files_mode or self.zeta_grid is not None):
+            raise UsageError("--zeta discrepancy: calibrates on a data-set run (not tuning, files)")
+        if self.zeta == "discrepancy" and self.grid_samples < 2:
+            raise UsageError("--grid-samples: --zeta discrepancy needs >= 2 (the spread of A x)")
         if self.zeta_grid is not None:
             if self.guidance != "dps":
                 raise UsageError("--tune-zeta tunes DPS: pass --guidance dps")
@@ -317,8 +331,8 @@ class RestoreConfig:
     def curves(self) -> tuple[str, ...]:
         """The η-curves sampled: the guidance's, plus the exact-score reference on the same
         noise for DPS over an exact prior (unless ``exact_reference`` is off)."""
-        if self.guidance == "dps" and self.prior.exact and self.exact_reference:
-            return ("dps", "exact")
+        if self.guidance in GRADIENT_GUIDANCES and self.prior.exact and self.exact_reference:
+            return (self.guidance, "exact")
         return (self.guidance,)
 
     def record(self, patch_size: int) -> dict:
@@ -338,6 +352,8 @@ class RestoreConfig:
             no_exact_reference=not self.exact_reference, max_abs=self.max_abs,
             weights=os.path.basename(str(self.weights_path)),
         )  # fmt: skip
+        if self.guidance == "cov":  # other runs keep the config of earlier versions
+            cfg["n_cg"] = self.n_cg
         if self.zeta_grid is not None:
             cfg["zeta_grid"] = list(self.zeta_grid)
         if self.baselines:  # runs without baselines keep the config of earlier versions
@@ -377,7 +393,7 @@ def config_from_args(ns) -> RestoreConfig:
         guidance = "dps" if files and not prior.exact else "exact"
     zeta = ns.zeta
     if ns.zeta_table is not None:  # read only where it is used: DPS, not tuning
-        use = guidance == "dps" and ns.tune_zeta is None
+        use = guidance in GRADIENT_GUIDANCES and ns.tune_zeta is None
         zeta = read_zeta_table(ns.zeta_table) if use else ns.zeta_table
     if ns.tune_zeta is not None and guidance == "dps":
         zeta = None  # tuning chooses ζ
@@ -398,5 +414,5 @@ def config_from_args(ns) -> RestoreConfig:
         baselines=ns.baselines, diffpir_zetas=ns.diffpir_zeta,
         diffpir_lambda=ns.diffpir_lambda, diffpir_steps=ns.diffpir_steps, out=ns.out,
         resume=ns.resume, progress=not ns.no_progress, threads=ns.threads, input=ns.input,
-        measurement=ns.measurement, arch=ns.arch, autocast=ns.autocast,
+        measurement=ns.measurement, arch=ns.arch, autocast=ns.autocast, n_cg=ns.n_cg,
     )  # fmt: skip

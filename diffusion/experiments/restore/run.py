@@ -30,9 +30,11 @@ from diffusion.experiments.distributed import Dist, from_env
 from diffusion.experiments.restore.aggregate import aggregate, machine
 from diffusion.experiments.restore.baselines import run_baselines
 from diffusion.experiments.restore.chains import DivergedError, run_unit
+from diffusion.experiments.restore.discrepancy import calibrate_discrepancy
 from diffusion.experiments.restore.figures import plots
 from diffusion.experiments.restore.metrics import image_record
 from diffusion.experiments.restore.problems import make_problem, make_setup
+from diffusion.experiments.restore.zeta import DISCREPANCY
 from numerics.cli import UsageError
 from numerics.io import atomic_write, write_json
 
@@ -201,6 +203,11 @@ def _run(config, dist: Dist) -> dict | None:
     record = config.record(setup.patch_size)
     todo = _plan(config, out, record, dist)
     curves = config.curves
+    zeta = None
+    if config.zeta == DISCREPANCY:  # calibrated on the measurements (no clean image)
+        zeta, report = calibrate_discrepancy(setup, config.guidance)  # same on every rank
+        if dist.is_main:
+            write_json(out / "zeta_discrepancy.json", report, sort_keys=True)
     timing = dict(machine=machine(), units=[])
     mine = dist.shard(enumerate(todo))
     bar = _progress_bar(config, [u for _, u in mine], setup.run_sched.T, dist)
@@ -212,7 +219,7 @@ def _run(config, dist: Dist) -> dict | None:
         samples: dict = {}
         try:
             for curve in curves:
-                for pb, s in zip(problems, run_unit(problems, curve, setup, bar), strict=True):
+                for pb, s in zip(problems, run_unit(problems, curve, setup, bar, zeta), strict=True):
                     samples.setdefault(pb.i, {})[curve] = s
         except DivergedError as exc:
             first_bad, divergence = pos, str(exc)
