@@ -219,9 +219,9 @@ def run(
         else:
             res["unavailable"][g] = why
             note(f"{PROG}: {g}: {why} (its rows are left out)")
-    todo = []
-    for d, d_y in cfg.dims:
-        for p in range(cfg.n_problems):
+    todo = []  # problem-major: a run stopped early holds the same number of problems per setting
+    for p in range(cfg.n_problems):
+        for d, d_y in cfg.dims:
             names = [g for g in runnable if f"{problem_key(d, d_y, p)}/{g}" not in res["units"]]
             if names:
                 todo.append((d, d_y, p, names))
