@@ -1,19 +1,18 @@
 r"""The guidances the benchmark compares, by name: one factory each, looked up at run time.
 
-=================  ==============================================================  =========
-name               guidance (:mod:`diffusion.guidance`)                            model
-=================  ==============================================================  =========
-``exact``          :class:`ExactGuidance` over the exact posterior mixture          none
-``dps_reference``  :class:`DPSGuidance` ``form="reference"``: ζ ∇‖y − A x̂₀‖       prior
-``dps_likelihood`` :class:`DPSGuidance` ``form="likelihood"``, ``scale_by_beta``:   prior
-                   ζ (β/√α) ∇ log N(y; A x̂₀, σ_y² I) (ζ = 1: the plug-in score)
-``cov``            ``CovarianceAwareGuidance(operator, y, sigma_y, n_cg=, zeta=)``  prior
-``pigdm``          ``PiGDMGuidance(operator, y, sigma_y, zeta=)``                   prior
-=================  ==============================================================  =========
+* ``exact``: :class:`~diffusion.guidance.ExactGuidance` over the exact posterior mixture
+  (no model);
+* ``dps_reference``: :class:`~diffusion.guidance.DPSGuidance` with ``form="reference"``,
+  :math:`\zeta\nabla\lVert y - A\hat x_0\rVert` (model: the prior);
+* ``dps_likelihood``: :class:`~diffusion.guidance.DPSGuidance` with ``form="likelihood"``
+  and ``scale_by_beta=True``, :math:`\zeta(\beta_t/\sqrt{\alpha_t})\nabla\log N(y; A\hat
+  x_0, \sigma_y^2 I)` (ζ = 1: the plug-in conditional score; model: the prior);
+* ``cov``: ``CovarianceAwareGuidance(operator, y, sigma_y, n_cg=, zeta=)`` (model: the prior);
+* ``pigdm``: ``PiGDMGuidance(operator, y, sigma_y, zeta=)`` (model: the prior).
 
 "prior" is the exact mixture prior as a torch denoiser
 (:class:`~diffusion.priors.MixturePrior`), so the guidances differ only in how y enters.
-``cov`` and ``pigdm`` are looked up on :mod:`diffusion.guidance` by name when a unit runs; a
+``cov`` and ``pigdm`` are looked up on :mod:`diffusion.guidance` by name when a run starts; a
 build without them raises :class:`GuidanceUnavailable` (the run records "not available in
 this build" and goes on).
 """
