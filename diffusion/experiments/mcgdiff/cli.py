@@ -47,6 +47,7 @@ OPTION_OF = {
     "floor_repeats": "--floor-repeats",
     "dtype": "--dtype",
     "seed": "--seed",
+    "device": "--device",
 }
 
 
@@ -111,6 +112,7 @@ def build_parser() -> ArgumentParser:
     a("--floor-repeats", type=positive_int, default=3, help="exact-vs-exact pairs per floor (>= 2)")
     a("--dtype", choices=("float32", "float64"), default="float32", help="chain dtype")
     a("--seed", type=seed_int, default=0, help="seed of every problem, reference set and chain")
+    a("--device", default="cpu", help="torch device of the chains (e.g. cuda)")
     a("--out", type=Path, default=Path("out/mcgdiff"), help="folder of results.json and report.md")
     a("--threads", type=positive_int, default=1, help="torch CPU threads")
     a("--no-progress", action="store_true", help="hide the progress bar")
@@ -141,6 +143,7 @@ def config_from_args(args) -> BenchmarkConfig:
             floor_repeats=args.floor_repeats,
             dtype=args.dtype,
             seed=args.seed,
+            device=args.device,
         )
     except ValueError as exc:
         field, _, rest = str(exc).partition(":")

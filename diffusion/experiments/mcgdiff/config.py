@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import torch
+
 from numerics.schedule import Schedule, linear_schedule
 
 __all__ = ["DEFAULT_DIMS", "DEFAULT_ETAS", "SCHEDULE", "BenchmarkConfig"]
@@ -66,6 +68,9 @@ class BenchmarkConfig:
     dtype : {"float32", "float64"}
         Working dtype of the chains (metrics are float64).
     seed : int
+    device : str
+        Torch device of the chains (``"cpu"``, ``"cuda"``, ...); not part of
+        :meth:`numbers_key`.
     """
 
     dims: tuple = DEFAULT_DIMS
@@ -84,6 +89,7 @@ class BenchmarkConfig:
     floor_repeats: int = 3
     dtype: str = "float32"
     seed: int = 0
+    device: str = "cpu"
 
     def __post_init__(self):
         from diffusion.experiments.mcgdiff.guidances import GUIDANCES
@@ -123,6 +129,12 @@ class BenchmarkConfig:
             raise ValueError(f"variance: expected one of {VARIANCES}, got {self.variance!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype: expected one of {DTYPES}, got {self.dtype!r}")
+        try:
+            dev = torch.device(self.device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"device: expected a torch device name, got {self.device!r}") from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device: {self.device!r} requested but CUDA is not available")
 
     def schedule(self) -> Schedule:
         """The 1000-step linear schedule (the sampler respaces it to ``steps``)."""
@@ -144,6 +156,6 @@ class BenchmarkConfig:
         with other settings.
         """
         rec = self.record()
-        for k in ("dims", "guidances", "n_problems"):
+        for k in ("dims", "guidances", "n_problems", "device"):
             rec.pop(k)
         return rec

@@ -100,6 +100,7 @@ def chain_samples(
         steps=cfg.steps,
         generator=gen,
         dtype=getattr(torch, cfg.dtype),
+        device=cfg.device,
         callback=callback,
     )
     return x.detach().cpu().double().numpy().reshape(E, n, problem.d)
