@@ -116,3 +116,17 @@ def test_exact_samples_have_the_posterior_mean():
     assert X.shape == (n, 8)
     se = np.sqrt(np.diag(p.posterior.cov()) / n)
     assert np.all(np.abs(X.mean(0) - p.posterior_mean()) < 5 * se)
+
+
+def test_shared_decomposition_is_the_posterior_of_gmm_posterior():
+    """The posterior built around one eigendecomposition is GaussianMixture.posterior's mixture."""
+    p = mcgdiff_problem(6, 2, np.random.default_rng(8))
+    ref = p.prior.posterior(p.A, p.sigma_y, p.y)
+    post = p.posterior
+    np.testing.assert_array_equal(post.weights, ref.weights)
+    np.testing.assert_array_equal(post.means, ref.means)
+    np.testing.assert_array_equal(post.covs, ref.covs)
+    lam, U = post.eig
+    for k in (0, 24):
+        np.testing.assert_allclose((U[k] * lam[k]) @ U[k].T, ref.covs[k], atol=1e-13)
+    assert lam.min() > 0
