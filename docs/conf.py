@@ -51,6 +51,7 @@ source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
 # _generated/ holds fragments that pages include; dps_accuracy.md is included by dps.md.
 exclude_patterns = ["_build", "_generated", "figures/README.md", "dps_accuracy.md", "_ext"]
+exclude_patterns += ["figures/mcgdiff*/report.md"]  # the benchmark's own summaries (pasted into mcgdiff.md)
 templates_path: list[str] = []
 
 # --- MyST

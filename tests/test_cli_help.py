@@ -18,6 +18,7 @@ COMMANDS = (
     "diffusion.baselines.pscgan_images_cli",
     "diffusion.metrics.digit_classifier",
     "diffusion.experiments.restore.cli",
+    "diffusion.experiments.mcgdiff.cli",
 )
 
 

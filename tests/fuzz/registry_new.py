@@ -428,3 +428,50 @@ for _name in (
     "diffusion.experiments.restore.discrepancy.calibrate_discrepancy",
 ):
     exempt(_name, "restore driver: needs a run's config/setup (covered by tests/diffusion)")
+# --------------------------------------------------------------------------- mcgdiff (s25)
+def _mcgdiff_entries():
+    import numpy as np
+
+    from numerics import mcgdiff
+    from tests.fuzz.harness import K
+
+    @entry("numerics.mcgdiff.mcgdiff_means")
+    def _(tmp):
+        return call(mcgdiff.mcgdiff_means, K(4, "count"))
+
+    @entry("numerics.mcgdiff.mcgdiff_problem")
+    def _(tmp):
+        return call(mcgdiff.mcgdiff_problem, K(4, "count"), K(2, "count"), np.random.default_rng(0))
+
+    @entry("numerics.mcgdiff.MCGDiffProblem.sample_posterior")
+    def _(tmp):
+        p = mcgdiff.mcgdiff_problem(4, 1, np.random.default_rng(0))
+        return call(p.sample_posterior, K(5, "count"), np.random.default_rng(1))
+
+
+_mcgdiff_entries()
+MCGDIFF_DRIVER = (
+    "benchmark driver stage; covered end to end by tests/diffusion/test_mcgdiff_benchmark.py"
+)
+exempt(
+    "numerics.mcgdiff.MCGDiffProblem",
+    "record of a drawn problem; built and fuzzed through mcgdiff_problem",
+)
+for _name in (
+    "diffusion.experiments.mcgdiff.BenchmarkConfig",
+    "diffusion.experiments.mcgdiff.make_guidance",
+    "diffusion.experiments.mcgdiff.markdown",
+    "diffusion.experiments.mcgdiff.run",
+    "diffusion.experiments.mcgdiff.summarise",
+    "diffusion.experiments.mcgdiff.cli.build_parser",
+    "diffusion.experiments.mcgdiff.cli.config_from_args",
+    "diffusion.experiments.mcgdiff.cli.main",
+    "diffusion.experiments.mcgdiff.guidances.unavailable",
+    "diffusion.experiments.mcgdiff.report.mean_ci",
+    "diffusion.experiments.mcgdiff.report.setting_key",
+    "diffusion.experiments.mcgdiff.run.chain_samples",
+    "diffusion.experiments.mcgdiff.run.measure",
+    "diffusion.experiments.mcgdiff.run.problem_key",
+    "diffusion.experiments.mcgdiff.run.seeds",
+):
+    exempt(_name, MCGDIFF_DRIVER)
