@@ -224,9 +224,7 @@ def _(tmp):
 def _(tmp):
     from diffusion.training import prior_quality
 
-    return call(
-        prior_quality.fd_table, {"a": _rgb_images(8, 1)}, _rgb_images(8), block=K(2, "count")
-    )
+    return call(prior_quality.fd_table, {"a": _rgb_images(8, 1)}, _rgb_images(8), blocks=(2,))
 
 
 exempt(
