@@ -21,19 +21,27 @@ matches every second moment of the fit data and has no structure beyond them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from numerics.metrics import frechet_distance
+from numerics.validate import as_array
 
 __all__ = ["fd_table", "gaussian_draws"]
 
+_MAX_ABS = 1e3
+
 
 def _images(x, name: str) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim != 4 or a.shape[2] != a.shape[3] or a.shape[0] < 2:
+    """A finite real image batch [n >= 2, C, S, S] of moderate values (images live in [-1, 1])."""
+    a = as_array(x, name, ndim=4)
+    if a.shape[2] != a.shape[3] or a.shape[0] < 2 or a.shape[1] < 1:
         raise ValueError(f"{name}: expected images [n >= 2, C, S, S], got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name}: expected finite values")
+    if np.abs(a).max() > _MAX_ABS:
+        raise ValueError(
+            f"{name}: expected values of magnitude <= {_MAX_ABS:g} (images in [-1, 1])"
+        )
     return a
 
 
@@ -71,6 +79,8 @@ def gaussian_draws(fit, n: int, *, seed: int = 0) -> np.ndarray:
     a = _images(fit, "fit")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n: expected an integer >= 1, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     flat = a.reshape(a.shape[0], -1)
     mean = flat.mean(axis=0)
     w, V = np.linalg.eigh(np.cov(flat, rowvar=False, ddof=1))
@@ -109,13 +119,15 @@ def fd_table(sets: dict, held_out, *, blocks: tuple[int, ...] = (2, 4)) -> dict:
     for b in blocks:
         if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1 or S % b:
             raise ValueError(f"blocks: expected positive divisors of {S}, got {blocks!r}")
+    if not isinstance(sets, Mapping):
+        raise ValueError(f"sets: expected a dict name -> images, got {type(sets).__name__}")
     refs = {b: _block_means(ref, b) for b in blocks}
     out = {}
     for name, x in sets.items():
-        a = _images(x, str(name))
+        a = _images(x, f"sets[{name!r}]")
         if a.shape[1:] != ref.shape[1:]:
             raise ValueError(
-                f"{name}: expected images {list(ref.shape[1:])}, got {list(a.shape[1:])}"
+                f"sets[{name!r}]: expected images {list(ref.shape[1:])}, got {list(a.shape[1:])}"
             )
         row = {"n": int(a.shape[0])}
         for b in blocks:
