@@ -1,4 +1,5 @@
-r"""Real image patches, offline: grayscale patches of the photographs bundled with scikit-image.
+r"""Real image patches, offline: grayscale (and colour) patches of the photographs bundled
+with scikit-image.
 
 Every image is converted to grayscale (``skimage.color.rgb2gray`` for colour), to float in
 [0, 1] (``skimage.util.img_as_float``) and mapped to the pixel range of this project,
@@ -29,6 +30,21 @@ data with near-constant windows on which every restoration method is trivially r
 Each image contributes the same number of patches (the remainder goes to the first ones),
 so large images (retina, 1411 x 1411) do not dominate.
 
+**Colour** (``colour=True``; the ``patches32rgb`` prior): RGB patches, channels first
+``(3, s, s)``, :math:`x = 2u - 1` per channel, of the colour photographs that load offline
+(scikit-image 0.26 without its optional download; tested one by one), again split by
+source image; the flat-patch test uses the standard deviation over all 3 s² values.
+
+========== ======================================================================
+colour     images
+========== ======================================================================
+fit        astronaut, chelsea, rocket, hubble_deep_field, retina,
+           immunohistochemistry (the colour photographs of the grey fit split)
+test       coffee (held out in grey too), stereo_motorcycle (its left view)
+excluded   cat (= chelsea), colorwheel, logo (synthetic); eagle, lily, skin,
+           kidney, ... (need a download)
+========== ======================================================================
+
 References
 ----------
 1. S. van der Walt et al., "scikit-image: image processing in Python", PeerJ 2 (2014),
@@ -44,6 +60,9 @@ from functools import cache
 import numpy as np
 
 __all__ = [
+    "COLOUR_FIT_IMAGES",
+    "COLOUR_SPLITS",
+    "COLOUR_TEST_IMAGES",
     "EXCLUDED_IMAGES",
     "FIT_IMAGES",
     "SPLITS",
@@ -85,6 +104,38 @@ EXCLUDED_IMAGES: dict[str, str] = {
 SPLITS: dict[str, tuple[str, ...]] = {"fit": FIT_IMAGES, "test": TEST_IMAGES}
 _SPLIT_ID = {"fit": 0, "test": 1}
 
+#: Colour photographs (load offline) whose RGB patches fit the colour prior.
+COLOUR_FIT_IMAGES: tuple[str, ...] = (
+    "astronaut",
+    "chelsea",
+    "rocket",
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+)
+#: Held-out colour photographs: no patch of them is in the colour fit set.
+COLOUR_TEST_IMAGES: tuple[str, ...] = ("coffee", "stereo_motorcycle")
+COLOUR_SPLITS: dict[str, tuple[str, ...]] = {"fit": COLOUR_FIT_IMAGES, "test": COLOUR_TEST_IMAGES}
+
+
+@cache
+def _load_rgb(name: str) -> np.ndarray:
+    import skimage.data
+    import skimage.util
+
+    if name not in COLOUR_FIT_IMAGES + COLOUR_TEST_IMAGES:
+        raise ValueError(
+            "name: expected one of the colour fit or test images "
+            f"{COLOUR_FIT_IMAGES + COLOUR_TEST_IMAGES}, got {name!r}"
+        )
+    img = getattr(skimage.data, name)()
+    if name == "stereo_motorcycle":
+        img = img[0]  # (left, right, disparity): the left view
+    u = skimage.util.img_as_float(img[..., :3]).astype(np.float64)
+    x = np.ascontiguousarray((2.0 * u - 1.0).transpose(2, 0, 1))
+    x.setflags(write=False)
+    return x
+
 
 @cache
 def _load(name: str) -> np.ndarray:
@@ -105,25 +156,30 @@ def _load(name: str) -> np.ndarray:
     return x
 
 
-def load_image(name: str) -> np.ndarray:
+def load_image(name: str, *, colour: bool = False) -> np.ndarray:
     r"""A bundled photograph as grayscale float64 in [-1, 1], :math:`x = 2u - 1`.
 
     Parameters
     ----------
     name : str
-        One of :data:`FIT_IMAGES` or :data:`TEST_IMAGES`.
+        One of :data:`FIT_IMAGES` or :data:`TEST_IMAGES` (with ``colour``: of
+        :data:`COLOUR_FIT_IMAGES` or :data:`COLOUR_TEST_IMAGES`).
+    colour : bool
+        RGB, channels first, instead of grayscale.
 
     Returns
     -------
-    (H, W) array, read-only
+    (H, W) array, or (3, H, W) with ``colour``; read-only
 
     Examples
     --------
     >>> x = load_image("camera")
     >>> x.shape, bool(x.min() >= -1.0), bool(x.max() <= 1.0)
     ((512, 512), True, True)
+    >>> load_image("coffee", colour=True).shape
+    (3, 400, 600)
     """
-    return _load(name)
+    return _load_rgb(name) if colour else _load(name)
 
 
 def extract_patches(
@@ -137,16 +193,17 @@ def extract_patches(
 
     Parameters
     ----------
-    image : (H, W) array
+    image : (H, W) array, or (C, H, W) (channels first: every patch keeps all C)
     n : int >= 0
     size : int >= 1
         Patch side s, at most min(H, W).
     rng : numpy.random.Generator
     min_std : float >= 0
+        Over all the patch's values (C s² of them).
 
     Returns
     -------
-    (n, size, size) float64 array
+    (n, size, size) float64 array, or (n, C, size, size)
 
     Examples
     --------
@@ -156,11 +213,12 @@ def extract_patches(
     ((3, 2, 2), True)
     """
     img = np.asarray(image, dtype=np.float64)
-    if img.ndim != 2:
-        raise ValueError(f"image: expected a 2-d (H, W) array, got shape {img.shape}")
+    if img.ndim not in (2, 3):
+        raise ValueError(f"image: expected an (H, W) or (C, H, W) array, got shape {img.shape}")
+    lead = img.shape[:-2]
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n: expected an integer >= 0, got {n!r}")
-    H, W = img.shape
+    H, W = img.shape[-2:]
     if (
         isinstance(size, bool)
         or not isinstance(size, (int, np.integer))
@@ -171,8 +229,12 @@ def extract_patches(
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
     if not (min_std >= 0):
         raise ValueError(f"min_std: expected a number >= 0, got {min_std!r}")
-    view = np.lib.stride_tricks.sliding_window_view(img, (size, size))
-    out = np.empty((n, size, size))
+    # view[i, j] is the (lead..., size, size) window at (i, j)
+    view = np.moveaxis(
+        np.lib.stride_tricks.sliding_window_view(img, (size, size), axis=(-2, -1)),
+        (-4, -3), (0, 1),
+    )  # fmt: skip
+    out = np.empty((n, *lead, size, size))
     filled = 0
     for _ in range(200):
         if filled == n:
@@ -202,13 +264,15 @@ def patch_dataset(
     min_std: float = 0.02,
     images: tuple[str, ...] | None = None,
     return_sources: bool = False,
+    colour: bool = False,
 ):
     r"""``n`` patches from the images of one split, the same number from each image.
 
     Image ``i`` of the split contributes :math:`\lfloor n/N \rfloor` patches (plus one for
     ``i < n mod N``), drawn by :func:`extract_patches` with the generator
     ``default_rng([seed, split_id, i])`` (split_id 0 = fit, 1 = test). The result is then
-    shuffled with ``default_rng([seed, split_id, N])``.
+    shuffled with ``default_rng([seed, split_id, N])``. With ``colour``, the same on the RGB
+    images of :data:`COLOUR_SPLITS` (``i`` and ``N`` count those).
 
     Parameters
     ----------
@@ -223,10 +287,12 @@ def patch_dataset(
         A subset of the split's images (default all of them).
     return_sources : bool
         Also return the source image name of every patch.
+    colour : bool
+        RGB patches of the colour split (module notes).
 
     Returns
     -------
-    patches : (n, size, size) float64 array in [-1, 1]
+    patches : (n, size, size) float64 array in [-1, 1]; (n, 3, size, size) with ``colour``
     sources : (n,) array of str, only if ``return_sources=True``
 
     Examples
@@ -234,13 +300,16 @@ def patch_dataset(
     >>> p, src = patch_dataset("test", 8, seed=0, return_sources=True)
     >>> p.shape, sorted(set(src.tolist())) == sorted(TEST_IMAGES)
     ((8, 16, 16), True)
+    >>> patch_dataset("test", 4, size=8, colour=True).shape
+    (4, 3, 8, 8)
     """
-    if split not in SPLITS:
-        raise ValueError(f"split: expected one of {tuple(SPLITS)}, got {split!r}")
-    names = SPLITS[split] if images is None else tuple(images)
-    bad = [m for m in names if m not in SPLITS[split]]
+    splits = COLOUR_SPLITS if colour else SPLITS
+    if split not in splits:
+        raise ValueError(f"split: expected one of {tuple(splits)}, got {split!r}")
+    names = splits[split] if images is None else tuple(images)
+    bad = [m for m in names if m not in splits[split]]
     if bad or not names:
-        raise ValueError(f"images: expected a non-empty subset of {SPLITS[split]}, got {names!r}")
+        raise ValueError(f"images: expected a non-empty subset of {splits[split]}, got {names!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
@@ -249,13 +318,14 @@ def patch_dataset(
     N = len(names)
     parts, srcs = [], []
     for name in names:
-        i = SPLITS[split].index(name)
+        i = splits[split].index(name)
         cnt = n // N + (1 if names.index(name) < n % N else 0)
         rng = np.random.default_rng([int(seed), sid, i])
-        parts.append(extract_patches(load_image(name), cnt, size=size, rng=rng, min_std=min_std))
+        img = load_image(name, colour=colour)
+        parts.append(extract_patches(img, cnt, size=size, rng=rng, min_std=min_std))
         srcs.extend([name] * cnt)
-    patches = np.concatenate(parts) if parts else np.empty((0, size, size))
-    order = np.random.default_rng([int(seed), sid, len(SPLITS[split])]).permutation(n)
+    patches = np.concatenate(parts)
+    order = np.random.default_rng([int(seed), sid, len(splits[split])]).permutation(n)
     patches, sources = patches[order], np.array(srcs, dtype=str)[order]
     if return_sources:
         return patches, sources

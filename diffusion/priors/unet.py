@@ -76,12 +76,14 @@ _WEIGHTS = WEIGHTS_DIR
 PRIOR_FOLDERS: dict[str, Path] = {
     "digits16": _WEIGHTS / "unet_digits16",
     "patches32": _WEIGHTS / "unet_patches32",
+    "patches32rgb": _WEIGHTS / "unet_patches32rgb",
 }
 
 #: Image shape [C, H, W] each registered prior was trained on.
 PRIOR_SHAPES: dict[str, tuple[int, int, int]] = {
     "digits16": (1, 16, 16),
     "patches32": (1, 32, 32),
+    "patches32rgb": (3, 32, 32),
 }
 
 _WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")

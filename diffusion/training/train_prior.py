@@ -23,6 +23,7 @@ last ~n/9 iterations rather than drag in their first ones).
 training digits of :func:`diffusion.data.digits.digits16` (16 x 16, no flips: a mirrored 2
 or 7 is not a digit). ``patches32``: ``--n-patches`` (default 20,000) 32 x 32 patches of the
 fit photographs (:func:`diffusion.data.patches.patch_dataset`), with random horizontal flips.
+``patches32rgb``: the same with RGB patches of the colour fit photographs (3 channels).
 Batches are drawn with replacement.
 
 **Randomness.** One seeded ``torch.Generator`` draws every batch index, flip, t and ε; the
@@ -52,13 +53,22 @@ wall time. Either or both; with neither, 5 minutes.
 
 **Samples figure.** ``--samples-figure PNG`` draws 64 samples of the prior in ``--out``
 (η = 1, no guidance, ``--sample-steps`` = 250 respaced steps) beside 64 real test images,
-without training.
+without training (colour sets in colour).
+
+**Quality** (patch sets). ``--fd-report JSON`` draws ``--fd-n`` samples (η = 1,
+``--sample-steps``, clipped to [-1, 1]) and writes their Fréchet distances to as many
+held-out test patches beside the floor (as many fit patches, and another set of held-out
+patches) and a trivial baseline (the Gaussian with the training patches' mean and
+covariance), :mod:`diffusion.training.prior_quality`; with ``--samples-figure`` too, the
+figure shows the first 64 of the same samples.
 
 Examples (the shipped weights: see ``diffusion/weights/README.md``)::
 
     python -m diffusion.train_prior --data digits16 --minutes 10 --out diffusion/weights/unet_digits16
     python -m diffusion.train_prior --data digits16 --out diffusion/weights/unet_digits16 \
         --samples-figure docs/figures/learned/digits16_samples.png
+    python -m diffusion.train_prior --data patches32rgb --out diffusion/weights/unet_patches32rgb \
+        --fd-report fd.json --fd-n 500 --sample-steps 50
 
 References
 ----------
@@ -81,6 +91,7 @@ from diffusion.data.image_sets import load_training_data
 from diffusion.priors.unet import PRIOR_SHAPES, load_unet_prior
 from diffusion.training.ema import ema_decay_at
 from diffusion.training.outputs import check_out_dir, check_out_file
+from diffusion.training.prior_quality import fd_table, gaussian_draws
 from diffusion.training.prior_trainer import train
 from numerics.cli import (
     ArgumentParser,
@@ -90,12 +101,13 @@ from numerics.cli import (
     positive_int,
     seed_int,
 )
-from numerics.io import atomic_write
+from numerics.io import atomic_write, write_json
 
 __all__ = [
     "DATASETS",
     "UsageError",
     "build_parser",
+    "draw_samples",
     "ema_decay_at",
     "load_training_data",
     "main",
@@ -109,37 +121,14 @@ DATASETS: dict[str, tuple[int, int, int]] = dict(PRIOR_SHAPES)
 PROG = "python -m diffusion.train_prior"
 
 
-def samples_figure(prior, real, path, *, n: int = 64, steps: int = 250, eta: float = 1.0, seed=0):
-    """Save a PNG of ``n`` prior samples (left) beside ``n`` real images (right).
+def draw_samples(prior, n: int, *, steps: int = 250, eta: float = 1.0, seed=0):
+    """``n`` samples of the prior (no guidance), tensor ``[n, C, H, W]`` on the CPU.
 
-    Parameters
-    ----------
-    prior : diffusion.priors.unet.UNetPrior
-    real : (n, H, W) array in [-1, 1]
-    path : output PNG (written atomically)
-    n : int
-        A square number (64: 8 x 8 grids).
-    steps : int
-        Respaced sampler steps.
-    eta : float
-        Variance scale of the sampler (1: the DDPM law).
-    seed : int
-        Seed of the sampler's generator.
-
-    Returns
-    -------
-    samples : tensor [n, C, H, W]
+    ``steps`` respaced sampler steps, variance scale ``eta``, the sampler's generator seeded
+    with ``seed``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from diffusion.sampler import sample
 
-    k = int(round(math.sqrt(n)))
-    if k * k != n:
-        raise ValueError(f"n: expected a square number, got {n}")
     C, H, W = prior.image_shape
     x = sample(
         prior,
@@ -151,21 +140,65 @@ def samples_figure(prior, real, path, *, n: int = 64, steps: int = 250, eta: flo
         progress=False,
         device=next(prior.unet.parameters()).device,
     )
-    real = np.asarray(real, dtype=np.float64)[:n]
+    return x.cpu()
+
+
+def samples_figure(
+    prior, real, path, *, n: int = 64, steps: int = 250, eta: float = 1.0, seed=0, samples=None
+):
+    """Save a PNG of ``n`` prior samples (left) beside ``n`` real images (right).
+
+    Parameters
+    ----------
+    prior : diffusion.priors.unet.UNetPrior
+    real : (n, H, W) or (n, C, H, W) array in [-1, 1] (C = 1 grey, 3 colour)
+    path : output PNG (written atomically)
+    n : int
+        A square number (64: 8 x 8 grids).
+    steps : int
+        Respaced sampler steps.
+    eta : float
+        Variance scale of the sampler (1: the DDPM law).
+    seed : int
+        Seed of the sampler's generator.
+    samples : tensor [>= n, C, H, W], optional
+        Samples drawn already (their first ``n`` are shown; ``steps``, ``eta`` and ``seed``
+        then only label the figure).
+
+    Returns
+    -------
+    samples : tensor [n, C, H, W]
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = int(round(math.sqrt(n)))
+    if k * k != n:
+        raise ValueError(f"n: expected a square number, got {n}")
+    C, H, W = prior.image_shape
+    if samples is None:
+        x = draw_samples(prior, n, steps=steps, eta=eta, seed=seed)
+    else:
+        x = torch.as_tensor(samples)[:n].cpu()
+    real = np.asarray(real, dtype=np.float64)[:n].reshape(n, C, H, W)
 
     def grid(a):
-        a = np.asarray(a, dtype=np.float64).reshape(k, k, H, W)
-        pad = np.full((k, k, H + 2, W + 2), 1.0)
-        pad[:, :, 1:-1, 1:-1] = a
-        return pad.transpose(0, 2, 1, 3).reshape(k * (H + 2), k * (W + 2))
+        # [n, C, H, W] -> (k (H + 2), k (W + 2)) grey, or (..., 3) colour, in [0, 1]
+        a = (np.asarray(a, dtype=np.float64).reshape(k, k, C, H, W) + 1.0) / 2.0
+        pad = np.full((k, k, C, H + 2, W + 2), 1.0)
+        pad[..., 1:-1, 1:-1] = a
+        g = pad.transpose(0, 3, 1, 4, 2).reshape(k * (H + 2), k * (W + 2), C)
+        return g[..., 0] if C == 1 else g
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 5.3))
     panels = (
-        (axes[0], x[:, 0].clamp(-1, 1).cpu().numpy(), f"samples (eta = {eta:g}, {steps} steps)"),
+        (axes[0], x.clamp(-1, 1).numpy(), f"samples (eta = {eta:g}, {steps} steps)"),
         (axes[1], real, "real test images"),
     )
     for ax, img, title in panels:
-        ax.imshow(grid(img), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        ax.imshow(grid(img), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.set_title(title)
         ax.axis("off")
     fig.tight_layout()
@@ -183,7 +216,7 @@ def build_parser() -> ArgumentParser:
         description="Train a UNet2DModel epsilon-prior (DSM, EMA, resumable) on offline images.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--data", required=True, help="digits16 or patches32 (required)")
+    p.add_argument("--data", required=True, help="digits16, patches32 or patches32rgb (required)")
     p.add_argument("--minutes", type=positive_float, default=None,
                    help="wall-time budget of this run in minutes (None: no budget)")  # fmt: skip
     p.add_argument("--iters", type=positive_int, default=None,
@@ -197,7 +230,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--channels", default="32,64,64", help="UNet block_out_channels")
     p.add_argument("--layers-per-block", type=positive_int, default=1, help="UNet layers_per_block")
     p.add_argument("--n-patches", type=positive_int, default=20000,
-                   help="patches32 training patches")  # fmt: skip
+                   help="patches32 / patches32rgb training patches")  # fmt: skip
     p.add_argument(
         "--ema-decay",
         type=float,
@@ -222,8 +255,16 @@ def build_parser() -> ArgumentParser:
         help="PNG: samples of the prior in --out, no training (None: train)",
     )
     p.add_argument(
-        "--sample-steps", type=positive_int, default=250, help="reverse steps of --samples-figure"
-    )
+        "--sample-steps", type=positive_int, default=250,
+        help="reverse steps of --samples-figure and --fd-report",
+    )  # fmt: skip
+    p.add_argument(
+        "--fd-report", default=None,
+        help="JSON: Frechet distances of the prior's samples in --out to held-out patches, "
+        "no training (None: train)",
+    )  # fmt: skip
+    p.add_argument("--fd-n", type=positive_int, default=500,
+                   help="samples (and real patches per set) of --fd-report")  # fmt: skip
     return p
 
 
@@ -250,15 +291,27 @@ def _check_args(a) -> tuple[int, ...]:
         )
     if a.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is available")
+    if a.fd_report and a.data == "digits16":
+        raise UsageError("--fd-report: measured on photograph patches (patches32, patches32rgb)")
+    if a.fd_report and a.fd_n < 64 and a.samples_figure:
+        raise UsageError(f"--fd-n: expected at least 64 with --samples-figure, got {a.fd_n}")
     return ch
 
 
 def _draw_samples(a, out: Path) -> None:
-    """``--samples-figure``: 64 samples of the prior in ``out`` beside 64 test images."""
+    """``--samples-figure`` (64 samples of the prior in ``out`` beside 64 test images) and
+    ``--fd-report`` (module notes)."""
     try:
         prior = load_unet_prior(out, image_shape=DATASETS[a.data], device=a.device)
     except (FileNotFoundError, ValueError) as exc:
         raise UsageError(f"--out: {exc}") from None
+    colour = a.data == "patches32rgb"
+    samples = None
+    if a.fd_report:
+        samples = draw_samples(prior, a.fd_n, steps=a.sample_steps, seed=a.seed).clamp(-1, 1)
+        _fd_report(a, samples.double().numpy(), colour)
+    if not a.samples_figure:
+        return
     if a.data == "digits16":
         from diffusion.data.digits import digits16
 
@@ -266,9 +319,50 @@ def _draw_samples(a, out: Path) -> None:
     else:
         from diffusion.data.patches import patch_dataset
 
-        real = patch_dataset("test", 64, size=32)
-    samples_figure(prior, real, a.samples_figure, steps=a.sample_steps, seed=a.seed)
+        real = patch_dataset("test", 64, size=32, colour=colour)
+    samples_figure(
+        prior, real, a.samples_figure, steps=a.sample_steps, seed=a.seed, samples=samples
+    )
     print(f"wrote {a.samples_figure}")
+
+
+def _fd_report(a, samples: np.ndarray, colour: bool) -> None:
+    """``--fd-report``: the table of :func:`fd_table` for the samples, the floor and the
+    Gaussian baseline, written as JSON and printed."""
+    from diffusion.data.patches import patch_dataset
+
+    n = a.fd_n
+    shape = (n, *DATASETS[a.data])
+    held_out = patch_dataset("test", n, size=32, seed=0, colour=colour).reshape(shape)
+    train_data = load_training_data(a.data, n_patches=a.n_patches)[0].double().numpy()
+    sets = {
+        "model samples": samples,
+        "floor: fit patches (seed 1)": patch_dataset(
+            "fit", n, size=32, seed=1, colour=colour
+        ).reshape(shape),
+        "floor: held-out patches (seed 1)": patch_dataset(
+            "test", n, size=32, seed=1, colour=colour
+        ).reshape(shape),
+        "baseline: Gaussian of the training patches": gaussian_draws(train_data, n, seed=a.seed),
+    }
+    table = fd_table(sets, held_out)
+    report = {
+        "data": a.data,
+        "prior": str(a.out),
+        "n": n,
+        "sample_steps": a.sample_steps,
+        "eta": 1.0,
+        "seed": a.seed,
+        "reference": f"patch_dataset('test', {n}, size=32, seed=0, colour={colour})",
+        "metric": "numerics.metrics.frechet_distance (rank-safe) of 2x2 and 4x4 block means",
+        "command": _command(),
+        "fd": table,
+    }
+    write_json(a.fd_report, report, indent=2)
+    for name, row in table.items():
+        cells = "   ".join(f"{k} {v:.4g}" for k, v in row.items())
+        print(f"{name:45s} {cells}")
+    print(f"wrote {a.fd_report}")
 
 
 def _command() -> str | None:
@@ -285,15 +379,18 @@ def main(argv=None) -> int:
         out = Path(a.out) if a.out else Path("out") / "train_prior" / a.data
         if out.exists() and not out.is_dir():
             raise UsageError(f"--out: {out} is not a folder")
-        if a.samples_figure:
-            check_out_file(a.samples_figure, "--samples-figure")
+        if a.samples_figure or a.fd_report:
+            if a.samples_figure:
+                check_out_file(a.samples_figure, "--samples-figure")
+            if a.fd_report:
+                check_out_file(a.fd_report, "--fd-report")
         else:
             check_out_dir(out)
     except UsageError as exc:
         return fail(PROG, exc)
     torch.set_num_threads(a.threads)
     try:
-        if a.samples_figure:
+        if a.samples_figure or a.fd_report:
             _draw_samples(a, out)
             return 0
         # The data split is the project's fixed one (seed 0), whatever the training --seed.

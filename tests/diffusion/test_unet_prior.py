@@ -212,7 +212,7 @@ def test_colour_non_square_network_loads_and_a_missing_sample_size_is_an_error(t
 
 
 def test_registered_names():
-    assert set(PRIOR_FOLDERS) == set(PRIOR_SHAPES) == {"digits16", "patches32"}
+    assert set(PRIOR_FOLDERS) == set(PRIOR_SHAPES) == {"digits16", "patches32", "patches32rgb"}
     for name, folder in PRIOR_FOLDERS.items():
         if folder.is_dir():
             assert resolve_prior(name) == folder

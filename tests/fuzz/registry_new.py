@@ -475,3 +475,31 @@ for _name in (
     "diffusion.experiments.mcgdiff.run.seeds",
 ):
     exempt(_name, MCGDIFF_DRIVER)
+# --------------------------------------------------------------------------- colour prior (#20)
+import numpy as np  # noqa: E402
+
+from tests.fuzz.harness import K  # noqa: E402
+
+
+def _rgb_images(n: int, seed: int = 0):
+    return np.random.default_rng(seed).uniform(-1.0, 1.0, size=(n, 3, 4, 4))
+
+
+@entry("diffusion.training.prior_quality.gaussian_draws")
+def _(tmp):
+    from diffusion.training import prior_quality
+
+    return call(prior_quality.gaussian_draws, _rgb_images(60), K(3, "count"), seed=K(0, "seed"))
+
+
+@entry("diffusion.training.prior_quality.fd_table")
+def _(tmp):
+    from diffusion.training import prior_quality
+
+    return call(prior_quality.fd_table, {"a": _rgb_images(8, 1)}, _rgb_images(8), blocks=(2,))
+
+
+exempt(
+    "diffusion.training.train_prior.draw_samples",
+    "runs the sampler on a trained UNet prior; covered by tests/diffusion/test_colour_prior.py",
+)

@@ -156,6 +156,11 @@ PRIORS = MappingProxyType({
         "patches32", load_unet_folder, False, "UNet2DModel trained on 32x32 photograph patches",
         "patches", str(WEIGHTS_DIR / "unet_patches32"),
     ),
+    "patches32rgb": PriorEntry(
+        "patches32rgb", load_unet_folder, False,
+        "UNet2DModel trained on 32x32 RGB photograph patches (colour: use --input)",
+        "patches", str(WEIGHTS_DIR / "unet_patches32rgb"),
+    ),
 })  # fmt: skip
 
 
