@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from numerics.schedule import Schedule
-from numerics.validate import as_array, check_eta
+from numerics.validate import as_array, check_bool, check_eta
 
 __all__ = ["eta_chain", "initial_state", "run_posterior_chain", "step_covariance"]
 
@@ -143,6 +143,7 @@ def eta_chain(
     where :math:`I + \beta_t H` is indefinite) are clipped to 0; ``log`` of how often is
     not kept, since for the priors here it does not happen beyond rounding.
     """
+    progress = check_bool(progress, "progress")
     x = as_array(x_T, "x_T", ndim=2)
     n, d = x.shape
     eta = check_eta(eta, n=n)
@@ -200,6 +201,7 @@ def run_posterior_chain(
     -------
     (n, d) array
     """
+    check_bool(progress, "progress")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n: expected a positive integer, got {n!r}")
     law = posterior.diffused(schedule, schedule.T) if start == "exact" else None

@@ -29,7 +29,7 @@ import ot
 import scipy.linalg as sla
 
 from numerics.schedule import Schedule
-from numerics.validate import as_array, check_eta, check_positive, check_spd
+from numerics.validate import as_array, check_bool, check_eta, check_positive, check_spd
 
 __all__ = [
     "bures_w2",
@@ -137,6 +137,7 @@ def bures_w2(m1, S1, m2, S2, *, squared: bool = False) -> float:
     >>> float(bures_w2([0.0], [[1e300]], [0.0], [[4e300]]))  # sqrt(4e300) - sqrt(1e300)
     1e+150
     """
+    squared = check_bool(squared, "squared")
     m1 = as_array(m1, "m1", ndim=1)
     d = m1.shape[0]
     m2 = as_array(m2, "m2", shape=(d,))
@@ -319,6 +320,7 @@ def eta_chain_moments(
     >>> round(float(mean[0]), 12), round(float(cov[0, 0]), 12)
     (1.0, 0.15)
     """
+    log = check_bool(log, "log")
     m = as_array(m, "m", ndim=1)
     d = m.shape[0]
     S = check_spd(S, "S", d=d)

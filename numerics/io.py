@@ -13,6 +13,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from numerics.validate import check_bool
+
 __all__ = ["atomic_write", "read_json", "write_json"]
 
 
@@ -74,6 +76,7 @@ def write_json(path, obj, *, sort_keys: bool = False, indent: int = 1) -> Path:
     >>> p.read_text()
     '{\\n "a": [\\n  1.5\\n ],\\n "b": 1\\n}\\n'
     """
+    sort_keys = check_bool(sort_keys, "sort_keys")
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n"
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 

@@ -49,7 +49,7 @@ from numerics.transport import (
     w2_empirical,
     w2_to_gmm,
 )
-from numerics.validate import as_array, as_samples, check_positive, check_spd
+from numerics.validate import as_array, as_samples, check_bool, check_positive, check_spd
 
 __all__ = [
     "conditional_mse",
@@ -96,6 +96,7 @@ def mse_to_truth(estimates, truth, *, return_se: bool = False):
     >>> mse, round(se, 12)  # errors 1 and 4: sd = 3/sqrt(2), se = sd/sqrt(2)
     (2.5, 1.5)
     """
+    return_se = check_bool(return_se, "return_se")
     est = as_samples(estimates, "estimates")
     n, d = est.shape
     tru = as_array(truth, "truth")
@@ -139,6 +140,7 @@ def conditional_mse(samples, post_mean, mmse, *, return_se: bool = False):
     >>> conditional_mse([[1.0, 0.0], [0.0, 3.0]], [0.0, 1.0], 0.5)
     3.5
     """
+    return_se = check_bool(return_se, "return_se")
     smp = as_samples(samples, "samples")
     d = smp.shape[1]
     m = as_array(post_mean, "post_mean", shape=(d,))
@@ -281,7 +283,7 @@ def frechet_distance(X, Y, *, rank_safe: bool = False) -> float:
     >>> round(frechet_distance(X, [[x + 3.0, y - 4.0] for x, y in X], rank_safe=True), 9)
     25.0
     """
-    if rank_safe:
+    if check_bool(rank_safe, "rank_safe"):
         return _frechet_rank_safe(X, Y)
     mx, Sx, my, Sy = _fit_pair(X, Y, min_n=2)
     return bures_w2(mx, Sx, my, Sy, squared=True)
@@ -358,6 +360,7 @@ def metric_floor(metric, sampler, n: int, rng, *, repeats: int = 5, return_sd: b
     >>> metric_floor(w2_empirical, point, 10, np.random.default_rng(0), return_sd=True)
     (0.0, 0.0)
     """
+    return_sd = check_bool(return_sd, "return_sd")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n: expected an integer >= 1, got {n!r}")
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:

@@ -27,6 +27,8 @@ from numerics.validate import as_array, as_scalar
 
 __all__ = ["Schedule", "linear_schedule", "respace", "schedule_from_alpha_bar"]
 
+_FIELDS = ("beta", "alpha", "alpha_bar", "one_minus_alpha_bar", "beta_tilde", "timesteps")
+
 
 @dataclass(frozen=True, eq=False)
 class Schedule:
@@ -48,6 +50,33 @@ class Schedule:
     one_minus_alpha_bar: np.ndarray
     beta_tilde: np.ndarray
     timesteps: np.ndarray
+
+    def __post_init__(self):
+        """Refuse a record no factory could have built (T < 1, NaN, β outside [0, 1), ...).
+
+        Every consumer of a schedule may then trust it; the factories below give the
+        reasons in terms of their own arguments first.
+        """
+        n = None
+        for name in _FIELDS:
+            a = getattr(self, name)
+            if not isinstance(a, np.ndarray) or a.ndim != 1:
+                raise ValueError(f"{name}: expected a 1-d numpy array, got {type(a).__name__}")
+            if n is not None and a.shape[0] != n:
+                raise ValueError(f"{name}: expected length {n} (T + 1) like beta, got {a.shape[0]}")
+            n = a.shape[0]
+            if name != "timesteps" and (a.dtype.kind != "f" or not np.all(np.isfinite(a))):
+                raise ValueError(f"{name}: expected finite float values")
+        if n < 2:
+            raise ValueError(f"beta: expected length T + 1 >= 2 (at least one step), got {n}")
+        b, ab = self.beta, self.alpha_bar
+        if b[0] != 0.0 or not np.all((b[1:] > 0) & (b[1:] < 1)):
+            raise ValueError("beta: expected beta[0] = 0 and values in (0, 1) for t >= 1")
+        if not np.all((ab > 0) & (ab <= 1)):
+            raise ValueError("alpha_bar: expected values in (0, 1]")
+        ts = self.timesteps
+        if ts.dtype.kind not in "iu" or ts[0] < 0 or not np.all(np.diff(ts) > 0):
+            raise ValueError("timesteps: expected strictly increasing integers >= 0")
 
     @property
     def T(self) -> int:

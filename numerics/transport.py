@@ -62,7 +62,7 @@ import warnings
 import numpy as np
 import ot
 
-from numerics.validate import as_array, as_samples, check_sample_weights
+from numerics.validate import as_array, as_samples, check_bool, check_sample_weights
 
 __all__ = [
     "orthonormal_directions",
@@ -280,6 +280,7 @@ def sliced_w2(X, Y, theta, *, a=None, b=None, rescale: bool = False) -> float:
     >>> round(sliced_w2(X, X + np.array([3.0, 4.0]), th, rescale=True), 9)
     5.0
     """
+    rescale = check_bool(rescale, "rescale")
     X = as_samples(X, "X")
     Y = as_samples(Y, "Y", d=X.shape[1])
     theta = as_array(theta, "theta", shape=(X.shape[1], None))

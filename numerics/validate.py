@@ -12,6 +12,7 @@ __all__ = [
     "as_array",
     "as_samples",
     "as_scalar",
+    "check_bool",
     "check_eta",
     "check_positive",
     "check_sample_weights",
@@ -65,6 +66,17 @@ def as_scalar(x, name: str) -> float:
     if arr.size != 1:
         raise ValueError(f"{name}: expected a number, got shape {arr.shape}")
     return float(arr.reshape(()))
+
+
+def check_bool(x, name: str) -> bool:
+    """Return the flag ``x`` as a bool: ``True``/``False`` (or numpy bools) only.
+
+    A string such as ``"no"``, a number or None would be read by its truthiness, so a
+    misspelt flag would silently mean its opposite; they raise ``TypeError`` naming ``name``.
+    """
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {type(x).__name__} {x!r:.40}")
+    return bool(x)
 
 
 def check_positive(x, name: str) -> float:

@@ -96,7 +96,7 @@ from diffusion.operators import LinearOperator
 from diffusion.sampler import DivergenceError, check_divergence
 from diffusion.schedule import as_torch_schedule
 from numerics.schedule import respace
-from numerics.validate import check_eta, check_positive
+from numerics.validate import check_bool, check_eta, check_positive
 
 __all__ = ["DivergenceError", "data_step", "diffpir", "rho_schedule"]
 
@@ -265,6 +265,7 @@ def diffpir(
     >>> x.shape, x.dtype
     (torch.Size([1, 2]), torch.float64)
     """
+    check_bool(progress, "progress")
     # ---- arguments
     sigma_y = check_positive(sigma_y, "sigma_y")
     zeta = _check_zeta(zeta)

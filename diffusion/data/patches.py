@@ -43,6 +43,8 @@ from functools import cache
 
 import numpy as np
 
+from numerics.validate import check_bool
+
 __all__ = [
     "EXCLUDED_IMAGES",
     "FIT_IMAGES",
@@ -235,6 +237,7 @@ def patch_dataset(
     >>> p.shape, sorted(set(src.tolist())) == sorted(TEST_IMAGES)
     ((8, 16, 16), True)
     """
+    return_sources = check_bool(return_sources, "return_sources")
     if split not in SPLITS:
         raise ValueError(f"split: expected one of {tuple(SPLITS)}, got {split!r}")
     names = SPLITS[split] if images is None else tuple(images)

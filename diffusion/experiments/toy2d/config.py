@@ -17,6 +17,7 @@ from pathlib import Path
 from diffusion._paths import CONFIGS_DIR
 from diffusion.data.toy2d import DATASETS
 from numerics.schedule import Schedule, linear_schedule
+from numerics.validate import check_bool
 
 __all__ = [
     "CONFIG_PATH",
@@ -74,6 +75,7 @@ def load_config(path=None, *, quick: bool = False) -> dict:
         Unreadable file (missing, a folder, not UTF-8, not JSON), or a missing or invalid
         field (named).
     """
+    quick = check_bool(quick, "quick")
     path = Path(path) if path is not None else CONFIG_PATH
     cfg = _read_object(path)
     if quick:
