@@ -28,7 +28,7 @@ import numpy as np
 import ot
 import scipy.linalg as sla
 
-from numerics.schedule import Schedule
+from numerics.schedule import Schedule, check_schedule, check_time_index
 from numerics.validate import as_array, check_bool, check_eta, check_positive, check_spd
 
 __all__ = [
@@ -257,8 +257,9 @@ def reverse_kernel(S, schedule: Schedule, t: int):
     -------
     K_t, C_t : (d, d) arrays (C_t symmetric)
     """
+    check_schedule(schedule)
     S = check_spd(S, "S")
-    t = _check_t(t, schedule)
+    t = check_time_index(t, schedule)
     lam, U = np.linalg.eigh(S)
     s_prev = schedule.alpha_bar[t - 1] * lam + schedule.one_minus_alpha_bar[t - 1]
     s_t = schedule.alpha_bar[t] * lam + schedule.one_minus_alpha_bar[t]
@@ -320,6 +321,7 @@ def eta_chain_moments(
     >>> round(float(mean[0]), 12), round(float(cov[0, 0]), 12)
     (1.0, 0.15)
     """
+    check_schedule(schedule)
     log = check_bool(log, "log")
     m = as_array(m, "m", ndim=1)
     d = m.shape[0]
@@ -375,12 +377,6 @@ def eta_chain_moments(
     if log:
         return mean, cov, dict(eigvals=lam, eigvecs=U, gain=gain, noise=noise)
     return mean, cov
-
-
-def _check_t(t, schedule: Schedule) -> int:
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 1 <= t <= schedule.T:
-        raise ValueError(f"t: expected an integer in [1, {schedule.T}], got {t!r}")
-    return int(t)
 
 
 def _check_psd(S, name: str, d: int) -> np.ndarray:

@@ -62,7 +62,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from numerics.gmm_posterior import conditional_score, mixture_posterior, squared_error_variance
-from numerics.schedule import Schedule
+from numerics.schedule import Schedule, check_time_index
 from numerics.validate import as_array, check_spd, check_weights
 
 __all__ = ["GaussianMixture", "conditional_score", "pruned_posterior", "squared_error_variance"]
@@ -449,11 +449,7 @@ def _alphas(t, schedule, *, min_t: int, allow_none: bool):
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t != 0:
             raise ValueError(f"t: expected 0 when schedule is None, got {t!r}")
         return 1.0, 0.0
-    if not isinstance(schedule, Schedule):
-        raise ValueError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
-    T = schedule.T
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not min_t <= t <= T:
-        raise ValueError(f"t: expected an integer in [{min_t}, {T}], got {t!r}")
+    t = check_time_index(t, schedule, min_t=min_t)
     return float(schedule.alpha_bar[t]), float(schedule.one_minus_alpha_bar[t])
 
 

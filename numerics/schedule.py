@@ -25,7 +25,11 @@ import numpy as np
 
 from numerics.validate import as_array, as_scalar
 
-__all__ = ["Schedule", "linear_schedule", "respace", "schedule_from_alpha_bar"]
+__all__ = [
+    "Schedule",
+    "check_schedule",
+    "check_time_index",
+    "linear_schedule", "respace", "schedule_from_alpha_bar"]
 
 _FIELDS = ("beta", "alpha", "alpha_bar", "one_minus_alpha_bar", "beta_tilde", "timesteps")
 
@@ -88,6 +92,23 @@ class Schedule:
             f"Schedule(T={self.T}, beta=[{self.beta[1]:.3g}..{self.beta[-1]:.3g}], "
             f"alpha_bar_T={self.alpha_bar[-1]:.3g})"
         )
+
+
+def check_schedule(schedule, name: str = "schedule") -> Schedule:
+    """Return ``schedule`` after checking it is a :class:`Schedule` (``ValueError`` naming
+    ``name`` otherwise; its fields were checked when it was built)."""
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"{name}: expected a Schedule, got {type(schedule).__name__}")
+    return schedule
+
+
+def check_time_index(t, schedule, *, min_t: int = 1) -> int:
+    """Return the time index ``t`` of ``schedule`` as an int after checking it is an integer in
+    ``[min_t, T]`` (``ValueError`` naming ``t``, or ``schedule`` if that is not a Schedule)."""
+    T = check_schedule(schedule).T
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not min_t <= t <= T:
+        raise ValueError(f"t: expected an integer in [{min_t}, {T}], got {t!r}")
+    return int(t)
 
 
 def schedule_from_alpha_bar(log_alpha_bar, timesteps=None, *, beta=None) -> Schedule:
@@ -214,9 +235,7 @@ def respace(schedule: Schedule, steps: int) -> Schedule:
     >>> s.T, int(s.timesteps[-1])
     (10, 1000)
     """
-    if not isinstance(schedule, Schedule):
-        raise ValueError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
-    T = schedule.T
+    T = check_schedule(schedule).T
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= T:
         raise ValueError(f"steps: expected an integer in [1, {T}], got {steps!r}")
     keep = np.unique(np.round(np.linspace(0, T, steps + 1)).astype(np.int64))

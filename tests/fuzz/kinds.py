@@ -44,6 +44,16 @@ class Nonsense:
         return any(self.label.startswith(r) for r in RELATIONAL)
 
 
+    @property
+    def related(self) -> tuple[str, ...]:
+        """Names a relational family may be blamed under besides the call's own arguments:
+        a schedule too short is wrong relative to the time index a probe then asks for."""
+        return TIME_NAMES if self.label.startswith("T = ") else ()
+
+
+#: The spellings of a time index in the library's messages.
+TIME_NAMES = ("t", "t_model", "k")
+
 #: Labels of the relational families (see :attr:`Nonsense.relational`).
 RELATIONAL = (
     "shape mismatch",
