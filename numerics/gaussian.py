@@ -29,7 +29,14 @@ import ot
 import scipy.linalg as sla
 
 from numerics.schedule import Schedule, check_schedule, check_time_index
-from numerics.validate import as_array, check_bool, check_eta, check_positive, check_spd
+from numerics.validate import (
+    as_array,
+    check_bool,
+    check_eta,
+    check_no_overflow,
+    check_spd,
+    check_std,
+)
 
 __all__ = [
     "bures_w2",
@@ -81,17 +88,17 @@ def linear_gaussian_posterior(mean, cov, A, sigma_y, y, *, form: str = "covarian
     if A.shape[1] != d:
         raise ValueError(f"A: expected shape (k, {d}), got {A.shape}")
     k = A.shape[0]
-    sigma_y = check_positive(sigma_y, "sigma_y")
+    sigma_y = check_std(sigma_y, "sigma_y")
     y = as_array(y, "y", shape=(k,))
     if form == "covariance":
         PA = cov @ A.T  # (d, k)
-        G = A @ PA + sigma_y**2 * np.eye(k)
+        G = check_no_overflow(A @ PA + sigma_y**2 * np.eye(k), "A")
         cf = sla.cho_factor(0.5 * (G + G.T))
         m = mean + PA @ sla.cho_solve(cf, y - A @ mean)
         S = cov - PA @ sla.cho_solve(cf, PA.T)
     elif form == "information":
         cfp = sla.cho_factor(cov)
-        J = sla.cho_solve(cfp, np.eye(d)) + A.T @ A / sigma_y**2
+        J = check_no_overflow(sla.cho_solve(cfp, np.eye(d)) + A.T @ A / sigma_y**2, "A")
         cfj = sla.cho_factor(0.5 * (J + J.T))
         S = sla.cho_solve(cfj, np.eye(d))
         m = sla.cho_solve(cfj, sla.cho_solve(cfp, mean) + A.T @ y / sigma_y**2)

@@ -63,7 +63,7 @@ from scipy.special import logsumexp
 
 from numerics.gmm_posterior import conditional_score, mixture_posterior, squared_error_variance
 from numerics.schedule import Schedule, check_time_index
-from numerics.validate import as_array, check_spd, check_weights
+from numerics.validate import as_array, check_no_overflow, check_spd, check_weights
 
 __all__ = ["GaussianMixture", "conditional_score", "pruned_posterior", "squared_error_variance"]
 
@@ -111,6 +111,7 @@ class GaussianMixture:
         if mu.shape[0] != K or mu.shape[1] < 1:
             raise ValueError(f"means: expected shape ({K}, d) with d >= 1, got {mu.shape}")
         d = mu.shape[1]
+        check_no_overflow(mu * mu, "means")  # the quadratic forms square them
         S = as_array(covs, "covs", shape=(K, d, d))
         S = np.stack([check_spd(S[k], f"covs[{k}]", d=d) for k in range(K)])
         self._set(w, mu, S)
@@ -313,6 +314,7 @@ class GaussianMixture:
             - 0.5 * np.sum(np.log(lam_t), axis=1)
             - 0.5 * self.d * _LOG_2PI
         )  # (n, K)
+        check_no_overflow(logn, "x")
         with np.errstate(divide="ignore"):
             lw = np.log(self._weights) + logn
         logp = logsumexp(lw, axis=1)

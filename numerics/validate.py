@@ -14,9 +14,11 @@ __all__ = [
     "as_scalar",
     "check_bool",
     "check_eta",
+    "check_no_overflow",
     "check_positive",
     "check_sample_weights",
     "check_spd",
+    "check_std",
     "check_weights",
 ]
 
@@ -88,6 +90,26 @@ def check_positive(x, name: str) -> float:
     if val <= 0:
         raise ValueError(f"{name}: expected a finite number > 0, got {val!r}")
     return val
+
+
+def check_std(x, name: str) -> float:
+    """Return a standard deviation ``x`` (a finite number > 0) whose square, the variance the
+    formulas use, is a positive finite float64 too (about 1e-154 < x < 1e154)."""
+    val = check_positive(x, name)
+    if not 0.0 < val * val < np.inf:
+        raise ValueError(
+            f"{name}: expected a standard deviation whose square is a positive finite "
+            f"float64 (about 1e-154..1e154), got {val!r}"
+        )
+    return val
+
+
+def check_no_overflow(m: np.ndarray, name: str) -> np.ndarray:
+    """Return ``m``, an array computed from the finite input ``name``, if it is all finite;
+    else ``ValueError`` blaming ``name`` (its entries were too large for float64 products)."""
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name}: entries too large, the products formed from it overflow float64")
+    return m
 
 
 def check_eta(eta, name: str = "eta", *, n: int | None = None) -> np.ndarray:
