@@ -49,7 +49,14 @@ from numerics.transport import (
     w2_empirical,
     w2_to_gmm,
 )
-from numerics.validate import as_array, as_samples, check_bool, check_positive, check_spd
+from numerics.validate import (
+    MAX_ABS,
+    as_array,
+    as_samples,
+    check_bool,
+    check_spd,
+    check_std,
+)
 
 __all__ = [
     "conditional_mse",
@@ -99,7 +106,7 @@ def mse_to_truth(estimates, truth, *, return_se: bool = False):
     return_se = check_bool(return_se, "return_se")
     est = as_samples(estimates, "estimates")
     n, d = est.shape
-    tru = as_array(truth, "truth")
+    tru = as_array(truth, "truth", max_abs=MAX_ABS)
     if tru.shape not in ((n, d), (d,)):
         raise ValueError(f"truth: expected shape ({n}, {d}) or ({d},), got {tru.shape}")
     err = np.sum((est - tru) ** 2, axis=1)
@@ -143,7 +150,7 @@ def conditional_mse(samples, post_mean, mmse, *, return_se: bool = False):
     return_se = check_bool(return_se, "return_se")
     smp = as_samples(samples, "samples")
     d = smp.shape[1]
-    m = as_array(post_mean, "post_mean", shape=(d,))
+    m = as_array(post_mean, "post_mean", shape=(d,), max_abs=MAX_ABS)
     mmse_arr = as_array(mmse, "mmse")
     if mmse_arr.ndim != 0 or mmse_arr < 0:
         raise ValueError(f"mmse: expected a number >= 0, got {mmse!r}")
@@ -416,13 +423,13 @@ def psnr(x, ref, *, data_range: float = 2.0) -> np.ndarray:
     >>> psnr(np.zeros((2, 4)), np.full(4, 0.2)).round(6).tolist()   # MSE 0.04, R = 2
     [20.0, 20.0]
     """
-    x = as_array(x, "x", ndim=2)
-    ref = as_array(ref, "ref")
+    x = as_samples(x, "x")
+    ref = as_array(ref, "ref", max_abs=MAX_ABS)
     if ref.shape not in ((x.shape[1],), (1, x.shape[1]), x.shape):
         raise ValueError(
             f"ref: expected shape {x.shape}, (1, {x.shape[1]}) or ({x.shape[1]},), got {ref.shape}"
         )
-    data_range = check_positive(data_range, "data_range")
+    data_range = check_std(data_range, "data_range")  # squared below
     err = np.mean((x - ref) ** 2, axis=1)
     return 10.0 * np.log10(data_range**2 / np.maximum(err, 1e-20))
 

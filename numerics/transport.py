@@ -62,7 +62,7 @@ import warnings
 import numpy as np
 import ot
 
-from numerics.validate import as_array, as_samples, check_bool, check_sample_weights
+from numerics.validate import MAX_ABS, as_array, as_samples, check_bool, check_sample_weights
 
 __all__ = [
     "orthonormal_directions",
@@ -283,7 +283,7 @@ def sliced_w2(X, Y, theta, *, a=None, b=None, rescale: bool = False) -> float:
     rescale = check_bool(rescale, "rescale")
     X = as_samples(X, "X")
     Y = as_samples(Y, "Y", d=X.shape[1])
-    theta = as_array(theta, "theta", shape=(X.shape[1], None))
+    theta = as_array(theta, "theta", shape=(X.shape[1], None), max_abs=MAX_ABS)
     if theta.shape[1] < 1:
         raise ValueError("theta: expected at least one direction (column)")
     if a is None and b is None:

@@ -23,12 +23,20 @@ __all__ = [
 ]
 
 
-def as_array(x, name: str, *, ndim: int | None = None, shape: tuple | None = None) -> np.ndarray:
+#: Largest magnitude of a sample coordinate (:func:`as_samples`, ``max_abs`` of
+#: :func:`as_array`): squared distances between such points stay finite in float64.
+MAX_ABS = 1e150
+
+
+def as_array(
+    x, name: str, *, ndim: int | None = None, shape: tuple | None = None, max_abs=None
+) -> np.ndarray:
     """Return ``x`` as a finite float64 array, checking its rank and shape.
 
     Real numbers only: complex values (whose imaginary part a float conversion would drop),
     strings and other non-numeric data raise ``ValueError`` naming ``name``. ``shape``
-    entries that are ``None`` match any size.
+    entries that are ``None`` match any size. ``max_abs`` (e.g. :data:`MAX_ABS` for points
+    whose squared distances are formed): the largest magnitude an entry may have.
     """
     if x is None:
         raise ValueError(f"{name}: expected a numeric array, got None")
@@ -56,6 +64,11 @@ def as_array(x, name: str, *, ndim: int | None = None, shape: tuple | None = Non
             raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: contains NaN or Inf")
+    if max_abs is not None and arr.size and np.max(np.abs(arr)) > max_abs:
+        raise ValueError(
+            f"{name}: entries up to {max_abs:g} in magnitude expected (squares and distances "
+            f"must stay finite in float64), got {np.max(np.abs(arr))!r}"
+        )
     return arr
 
 
@@ -157,11 +170,12 @@ def check_weights(weights, name: str = "weights", *, atol: float = 1e-8) -> np.n
 
 
 def as_samples(x, name: str, *, d: int | None = None) -> np.ndarray:
-    """Return a sample set ``x`` as a finite ``(n, d)`` float64 array with n, d >= 1.
+    """Return a sample set ``x`` as a finite ``(n, d)`` float64 array with n, d >= 1 and
+    entries at most :data:`MAX_ABS` in magnitude.
 
     ``d``, when given, is the dimension it must have (that of another set).
     """
-    arr = as_array(x, name, ndim=2)
+    arr = as_array(x, name, ndim=2, max_abs=MAX_ABS)
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"{name}: expected a non-empty (n, d) array, got shape {arr.shape}")
     if d is not None and arr.shape[1] != d:
