@@ -32,7 +32,7 @@ import scipy.linalg as sla
 from scipy.special import logsumexp
 
 from numerics.gaussian import linear_gaussian_posterior
-from numerics.validate import as_array, check_no_overflow, check_std
+from numerics.validate import MAX_ABS, as_array, check_no_overflow, check_std
 
 __all__ = ["conditional_score", "mixture_posterior", "squared_error_variance"]
 
@@ -166,6 +166,9 @@ def squared_error_variance(post, m) -> float:
     >>> squared_error_variance(g, np.zeros(2))  # chi-square with 2 degrees of freedom: variance 4
     4.0
     """
+    if not all(hasattr(post, f) for f in ("weights", "means", "covs")):
+        raise TypeError(f"post: expected a GaussianMixture, got {type(post).__name__}")
+    m = as_array(m, "m", shape=(post.means.shape[1],), max_abs=MAX_ABS)
     a = post.means - m
     C = post.covs
     trC = np.trace(C, axis1=1, axis2=2)

@@ -13,9 +13,19 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from numerics.validate import check_bool
+from numerics.validate import check_bool, check_callable, check_int
 
-__all__ = ["atomic_write", "read_json", "write_json"]
+__all__ = ["as_path", "atomic_write", "read_json", "write_json"]
+
+
+def as_path(path, name: str = "path") -> Path:
+    """``path`` (a str or ``os.PathLike``) as a :class:`~pathlib.Path`; else ``TypeError``
+    naming ``name``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{name}: expected a file path (str or os.PathLike), got {type(path).__name__}"
+        )
+    return Path(path)
 
 
 def atomic_write(path, writer: Callable[[Path], object]) -> Path:
@@ -45,9 +55,13 @@ def atomic_write(path, writer: Callable[[Path], object]) -> Path:
     >>> oct((d / "a.txt").stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # as open() makes
     True
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    path = as_path(path)
+    check_callable(writer, "writer")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    except OSError as exc:  # the message names the file asked for, not a temporary one
+        raise type(exc)(exc.errno, f"path: cannot write {path}: {exc.strerror}") from exc
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
@@ -77,7 +91,12 @@ def write_json(path, obj, *, sort_keys: bool = False, indent: int = 1) -> Path:
     '{\\n "a": [\\n  1.5\\n ],\\n "b": 1\\n}\\n'
     """
     sort_keys = check_bool(sort_keys, "sort_keys")
-    text = json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n"
+    if indent is not None:
+        indent = check_int(indent, "indent")
+    try:
+        text = json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n"
+    except (TypeError, ValueError) as exc:  # e.g. a set, an object, a circular reference
+        raise type(exc)(f"obj: not JSON-serialisable ({exc})") from exc
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
@@ -103,7 +122,7 @@ def read_json(path, *, what: str = "file"):
     config: PATH is not valid JSON (Expecting property name enclosed in double quotes, line 1)
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = as_path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ValueError(f"{what}: cannot read {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:

@@ -54,6 +54,7 @@ from numerics.validate import (
     as_array,
     as_samples,
     check_bool,
+    check_int,
     check_spd,
     check_std,
 )
@@ -224,7 +225,13 @@ def knn_kl(X, Y, *, k: int = 1) -> float:
 
 
 def knn_kl_or_none(X, Y, *, k: int = 1):
-    """:func:`knn_kl`, or None where it is undefined or not finite (e.g. collapsed samples)."""
+    """:func:`knn_kl`, or None where it is undefined or not finite (e.g. collapsed samples).
+
+    Bad input (not sample sets, ``k`` not an integer >= 1) still raises ``ValueError`` /
+    ``TypeError``."""
+    X = as_samples(X, "X")
+    Y = as_samples(Y, "Y", d=X.shape[1])
+    check_int(k, "k", minimum=1)
     try:
         v = float(knn_kl(X, Y, k=k))
     except ValueError:

@@ -13,9 +13,13 @@ __all__ = [
     "as_samples",
     "as_scalar",
     "check_bool",
+    "check_callable",
     "check_eta",
+    "check_int",
     "check_no_overflow",
     "check_positive",
+    "check_rng",
+    "check_seed",
     "check_sample_weights",
     "check_spd",
     "check_std",
@@ -92,6 +96,45 @@ def check_bool(x, name: str) -> bool:
     if not isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {type(x).__name__} {x!r:.40}")
     return bool(x)
+
+
+def check_callable(f, name: str, *, optional: bool = False):
+    """Return ``f`` after checking it can be called (None passes when ``optional``), so that a
+    wrong object fails at once, naming ``name``, not at its first use deep in a loop."""
+    if f is None and optional:
+        return None
+    if not callable(f):
+        raise TypeError(f"{name}: expected a callable, got {type(f).__name__}")
+    return f
+
+
+def check_rng(rng, name: str = "rng") -> np.random.Generator:
+    """Return ``rng`` after checking it is a ``numpy.random.Generator``."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name}: expected a numpy.random.Generator (numpy.random.default_rng(seed)), "
+            f"got {type(rng).__name__}"
+        )
+    return rng
+
+
+def check_int(x, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """Return the count or index ``x`` as an int after checking it is an integer (not a bool,
+    a float or a string: ``TypeError``) in ``[minimum, maximum]`` (``ValueError``)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {type(x).__name__} {x!r:.40}")
+    if x < minimum or (maximum is not None and x > maximum):
+        top = "" if maximum is None else f", {maximum}]"
+        raise ValueError(f"{name}: expected an integer in [{minimum}{top or ', inf)'}, got {x}")
+    return int(x)
+
+
+def check_seed(seed, name: str = "seed"):
+    """Return ``seed`` for ``numpy.random.default_rng``: an integer >= 0 (checked), or None /
+    a ``SeedSequence`` / a ``Generator`` (passed through)."""
+    if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
+        return seed
+    return check_int(seed, name)
 
 
 def check_positive(x, name: str) -> float:
