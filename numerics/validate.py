@@ -163,7 +163,10 @@ def check_std(x, name: str) -> float:
 def check_no_overflow(m: np.ndarray, name: str) -> np.ndarray:
     """Return ``m``, an array computed from the finite input ``name``, if it is all finite;
     else ``ValueError`` blaming ``name`` (its entries were too large for float64 products)."""
-    if not np.all(np.isfinite(m)):
+    arr = np.asarray(m)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name}: expected a real numeric array, got dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name}: entries too large, the products formed from it overflow float64")
     return m
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import importlib
 
+import numpy as np
+
+from numerics import io as _io
+from numerics import schedule as _s
+from numerics import validate as _v
 from tests.fuzz import registry as _reg
-from tests.fuzz.harness import call
+from tests.fuzz.harness import K, call, fixed
 from tests.fuzz.registry import entry, exempt
 
 NOT_YET = "new in the restructure, not yet fuzzed"
@@ -201,3 +206,58 @@ for _name in NOT_YET_FUZZED:
 importlib.import_module("tests.fuzz.registry_more")
 _reg.REGISTRY.pop("diffusion.experiments.report_dps.run", None)
 exempt("diffusion.experiments.report_dps.run", NOT_YET + " (signature changed)")
+
+
+# --------------------------------------------------------------------------- validators (s25)
+# The checks the fuzz fixes of session 25 added to numerics.validate / schedule / io: each with
+# the kind of value it checks, its own options fixed (they are the programmer's, not data).
+@_reg.entry("numerics.validate.check_bool")
+def _(tmp):
+    return call(_v.check_bool, K(True, "flag"), fixed("x"))
+
+
+@_reg.entry("numerics.validate.check_std")
+def _(tmp):
+    return call(_v.check_std, K(0.5, "sigma"), fixed("x"))
+
+
+@_reg.entry("numerics.validate.check_no_overflow")
+def _(tmp):
+    return call(_v.check_no_overflow, K(np.ones((2, 2)), "array"), fixed("m"))
+
+
+@_reg.entry("numerics.validate.check_int")
+def _(tmp):
+    return call(_v.check_int, K(3, "index"), fixed("x"), minimum=fixed(1), maximum=fixed(5))
+
+
+@_reg.entry("numerics.validate.check_seed")
+def _(tmp):
+    return call(_v.check_seed, K(3, "seed"), fixed("seed"))
+
+
+@_reg.entry("numerics.validate.check_callable")
+def _(tmp):
+    return call(_v.check_callable, K(len, "callable"), fixed("f"))
+
+
+@_reg.entry("numerics.validate.check_rng")
+def _(tmp):
+    return call(_v.check_rng, K(np.random.default_rng(0), "rng"), fixed("rng"))
+
+
+@_reg.entry("numerics.schedule.check_schedule")
+def _(tmp):
+    return call(_s.check_schedule, K(_s.linear_schedule(5), "schedule"), fixed("schedule"))
+
+
+@_reg.entry("numerics.schedule.check_time_index")
+def _(tmp):
+    return call(
+        _s.check_time_index, K(3, "index"), K(_s.linear_schedule(5), "schedule"), min_t=fixed(1)
+    )
+
+
+@_reg.entry("numerics.io.as_path")
+def _(tmp):
+    return call(_io.as_path, K(str(tmp / "a.json"), "text"), fixed("path"))
