@@ -42,6 +42,8 @@ def as_array(
     entries that are ``None`` match any size. ``max_abs`` (e.g. :data:`MAX_ABS` for points
     whose squared distances are formed): the largest magnitude an entry may have.
     """
+    if ndim is not None:
+        ndim = check_int(ndim, "ndim")
     if x is None:
         raise ValueError(f"{name}: expected a numeric array, got None")
     try:
@@ -173,9 +175,11 @@ def check_no_overflow(m: np.ndarray, name: str) -> np.ndarray:
 
 def check_eta(eta, name: str = "eta", *, n: int | None = None) -> np.ndarray:
     """Return the variance scale ``eta`` as a float64 array (scalar or ``(n,)``) in [0, 1]."""
+    if n is not None:
+        n = check_int(n, "n")
     arr = as_array(eta, name)
     if arr.ndim > 1 or (arr.ndim == 1 and n is not None and arr.shape[0] != n):
-        want = "a scalar" if n is None else f"a scalar or shape ({n},)"
+        want = "a scalar" if n is None else f"a scalar or shape (n,) = ({n},)"
         raise ValueError(f"{name}: expected {want}, got shape {arr.shape}")
     if np.any(arr < 0) or np.any(arr > 1):
         raise ValueError(f"{name}: expected values in [0, 1], got {arr.min()}..{arr.max()}")
@@ -188,6 +192,9 @@ def check_spd(cov, name: str, *, d: int | None = None, rtol: float = 1e-8) -> np
     Symmetry is checked relative to the largest entry; positive definiteness by a
     Cholesky factorisation.
     """
+    if d is not None:
+        d = check_int(d, "d", minimum=1)
+    rtol = _tolerance(rtol, "rtol")
     arr = as_array(cov, name, ndim=2)
     if arr.shape[0] != arr.shape[1] or (d is not None and arr.shape[0] != d):
         want = f"({d}, {d})" if d is not None else "square"
@@ -205,6 +212,7 @@ def check_spd(cov, name: str, *, d: int | None = None, rtol: float = 1e-8) -> np
 
 def check_weights(weights, name: str = "weights", *, atol: float = 1e-8) -> np.ndarray:
     """Return mixture ``weights`` ``(K,)`` after checking they are >= 0 and sum to 1."""
+    atol = _tolerance(atol, "atol")
     arr = as_array(weights, name, ndim=1)
     if arr.size == 0:
         raise ValueError(f"{name}: expected at least one weight")
@@ -237,3 +245,10 @@ def check_sample_weights(w, name: str, n: int) -> np.ndarray:
     if w.shape[0] != n:
         raise ValueError(f"{name}: expected shape ({n},) to match the samples, got {w.shape}")
     return w
+
+
+def _tolerance(x, name: str) -> float:
+    val = as_scalar(x, name)
+    if val < 0:
+        raise ValueError(f"{name}: expected a tolerance >= 0, got {val!r}")
+    return val
