@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics.io import atomic_write
+from numerics.cli import ArgumentParser, UsageError, check_out_file, fail
+from numerics.io import as_path, atomic_write
 
 __all__ = [
     "SIGMAS", "TASKS", "build_parser", "convergence_figure", "learned_tables", "load_run", "main",
@@ -44,8 +45,20 @@ CONVERGENCE_128 = tuple(
 )
 
 
+def _runs_folder(runs) -> Path:
+    """``runs`` as a Path, after checking it is a folder (``ValueError`` naming ``runs``)."""
+    p = as_path(runs, "runs")
+    if not p.is_dir():
+        raise ValueError(f"runs: {p} is not a folder")
+    return p
+
+
 def load_run(runs: Path, name: str) -> dict | None:
-    """``results.json`` of run ``name`` under ``runs`` (a run folder or a flat ``name.json``)."""
+    """``results.json`` of run ``name`` under ``runs`` (a run folder or a flat ``name.json``);
+    None when that run is not there (its table cells then read "—")."""
+    runs = _runs_folder(runs)
+    if not isinstance(name, str) or not name or Path(name).name != name:
+        raise ValueError(f"name: expected the name of a run (no folder part), got {name!r}")
     for p in (runs / name / "results.json", runs / f"{name}.json"):
         if p.exists():
             return json.loads(p.read_text())
@@ -445,7 +458,7 @@ def _table_learned_pixels(r: dict) -> list[str]:
 
 def tables(runs: Path) -> dict[str, list[str]]:
     """Every table of the page, as Markdown lines, keyed by name."""
-    runs = Path(runs)
+    runs = _runs_folder(runs)
     return {
         "exact_variance": table_exact_variance(runs),
         "beta_tilde": table_rule(runs, "beta_tilde"),
@@ -463,11 +476,15 @@ def tables(runs: Path) -> dict[str, list[str]]:
 
 def learned_tables(runs: Path) -> dict[str, list[str]]:
     """The tables of docs/learned.md (``--learned``), keyed by run name."""
-    return {n: table_learned(Path(runs), n) for n, _ in LEARNED_RUNS}
+    runs = _runs_folder(runs)
+    return {n: table_learned(runs, n) for n, _ in LEARNED_RUNS}
+
+
+PROG = "python -m diffusion.report_images"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m diffusion.report_images",
+    p = ArgumentParser(prog=PROG,
                                 description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
     p.add_argument("runs", type=Path, help="folder of run folders (or of <name>.json files)")
@@ -479,15 +496,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    if not args.runs.is_dir():
-        p.error(f"runs: {args.runs} is not a folder")
-    tabs = learned_tables(args.runs) if args.learned else tables(args.runs)
-    names = list(tabs) if args.only is None else args.only.split(",")
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.runs.is_dir():  # = _runs_folder's check, as a usage error
+            raise UsageError(f"runs: {args.runs} is not a folder")
+        if args.figure is not None:
+            check_out_file(args.figure, "--figure")
+        tabs = learned_tables(args.runs) if args.learned else tables(args.runs)
+        names = list(tabs) if args.only is None else args.only.split(",")
+        unknown = [n for n in names if n not in tabs]
+        if unknown:
+            raise UsageError(f"--only: unknown table {unknown[0]!r}; expected some of {list(tabs)}")
+    except UsageError as exc:
+        return fail(PROG, exc)
     for n in names:
-        if n not in tabs:
-            p.error(f"--only: unknown table {n!r}; expected some of {list(tabs)}")
         print(f"<!-- table: {n} -->")
         print("\n".join(tabs[n]))
         print()
