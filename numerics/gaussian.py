@@ -30,6 +30,7 @@ import scipy.linalg as sla
 
 from numerics.schedule import Schedule, check_schedule, check_time_index
 from numerics.validate import (
+    MAX_ABS,
     as_array,
     check_bool,
     check_eta,
@@ -191,13 +192,16 @@ def bures_w2_eigh(dm, S1, S2) -> float:
 
     clipped at 0. Finite for singular (rank-deficient) covariances, e.g. sample covariances
     of n <= d points, where the square roots of :func:`bures_w2` meet negative eigenvalues.
-    No input checks (the callers validate).
+    ``dm`` (d,), ``S1`` and ``S2`` (d, d) symmetric PSD are checked like :func:`bures_w2`'s.
 
     Examples
     --------
     >>> bures_w2_eigh(np.array([3.0, 4.0]), np.eye(2), np.eye(2))
     25.0
     """
+    dm = as_array(dm, "dm", ndim=1, max_abs=MAX_ABS)
+    S1 = _check_psd(S1, "S1", dm.shape[0])
+    S2 = _check_psd(S2, "S2", dm.shape[0])
     lam, U = np.linalg.eigh(0.5 * (S1 + S1.T))
     root = (U * np.sqrt(np.clip(lam, 0.0, None))) @ U.T
     mid = root @ S2 @ root

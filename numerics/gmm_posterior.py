@@ -79,6 +79,8 @@ def mixture_posterior(gmm, A, sigma_y, y, *, floor: float = 0.0):
     >>> w.tolist(), m.ravel().round(12).tolist(), C.ravel().round(12).tolist(), dropped
     ([0.5, 0.5], [-0.5, 0.5], [0.5, 0.5], 0.0)
     """
+    if not all(hasattr(gmm, f) for f in ("weights", "means", "covs")):
+        raise TypeError(f"gmm: expected a GaussianMixture, got {type(gmm).__name__}")
     weights, means, covs = gmm.weights, gmm.means, gmm.covs
     K, d = means.shape
     A = as_array(A, "A", ndim=2)

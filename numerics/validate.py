@@ -229,6 +229,8 @@ def as_samples(x, name: str, *, d: int | None = None) -> np.ndarray:
 
     ``d``, when given, is the dimension it must have (that of another set).
     """
+    if d is not None:
+        d = check_int(d, "d", minimum=1)
     arr = as_array(x, name, ndim=2, max_abs=MAX_ABS)
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(f"{name}: expected a non-empty (n, d) array, got shape {arr.shape}")
@@ -239,6 +241,7 @@ def as_samples(x, name: str, *, d: int | None = None) -> np.ndarray:
 
 def check_sample_weights(w, name: str, n: int) -> np.ndarray:
     """Return the weights ``w`` of n samples (uniform when ``w`` is None) as a ``(n,)`` array."""
+    n = check_int(n, "n", minimum=1)
     if w is None:
         return np.full(n, 1.0 / n)
     w = check_weights(w, name)
