@@ -15,7 +15,7 @@ from pathlib import Path
 
 from numerics.validate import check_bool, check_callable, check_int
 
-__all__ = ["as_path", "atomic_write", "read_json", "write_json"]
+__all__ = ["as_path", "atomic_write", "parent_folder", "read_json", "write_json"]
 
 
 def as_path(path, name: str = "path") -> Path:
@@ -26,6 +26,17 @@ def as_path(path, name: str = "path") -> Path:
             f"{name}: expected a file path (str or os.PathLike), got {type(path).__name__}"
         )
     return Path(path)
+
+
+def parent_folder(path, name: str = "path") -> Path:
+    """``path`` as a Path (:func:`as_path`) after making its folder; an ``OSError`` (a file in
+    the way, no permission) names ``name`` and the file asked for."""
+    path = as_path(path, name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"{name}: cannot write {path}: {exc.strerror}") from exc
+    return path
 
 
 def atomic_write(path, writer: Callable[[Path], object]) -> Path:
@@ -55,10 +66,9 @@ def atomic_write(path, writer: Callable[[Path], object]) -> Path:
     >>> oct((d / "a.txt").stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # as open() makes
     True
     """
-    path = as_path(path)
+    path = parent_folder(path)
     check_callable(writer, "writer")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
     except OSError as exc:  # the message names the file asked for, not a temporary one
         raise type(exc)(exc.errno, f"path: cannot write {path}: {exc.strerror}") from exc

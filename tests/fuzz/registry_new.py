@@ -588,3 +588,9 @@ def _(tmp):
 for _name, _factory in _NEW.items():
     _reg.EXEMPT.pop(_name, None)
     _reg.entry(_name)(_factory)
+
+
+@_reg.entry("numerics.io.parent_folder")
+def _(tmp):
+    # "text", not "outfile": it makes the folder only; what is at the path is the writer's.
+    return call(_io.parent_folder, K(str(tmp / "sub" / "a.json"), "text"), fixed("path"))

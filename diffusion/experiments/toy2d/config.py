@@ -16,6 +16,7 @@ from pathlib import Path
 
 from diffusion._paths import CONFIGS_DIR
 from diffusion.data.toy2d import DATASETS
+from numerics.io import as_path
 from numerics.schedule import Schedule, linear_schedule
 from numerics.validate import check_bool
 
@@ -76,7 +77,7 @@ def load_config(path=None, *, quick: bool = False) -> dict:
         field (named).
     """
     quick = check_bool(quick, "quick")
-    path = Path(path) if path is not None else CONFIG_PATH
+    path = as_path(path) if path is not None else CONFIG_PATH
     cfg = _read_object(path)
     if quick:
         over = cfg.get("quick", {})
