@@ -84,13 +84,15 @@ def linear_gaussian_posterior(mean, cov, A, sigma_y, y, *, form: str = "covarian
     """
     mean = as_array(mean, "mean", ndim=1)
     d = mean.shape[0]
+    if d < 1:
+        raise ValueError("mean: expected a non-empty vector (d >= 1)")
     cov = check_spd(cov, "cov", d=d)
     A = as_array(A, "A", ndim=2)
-    if A.shape[1] != d:
-        raise ValueError(f"A: expected shape (k, {d}), got {A.shape}")
+    if A.shape[1] != d or A.shape[0] < 1:
+        raise ValueError(f"A: expected shape (k, {d}) with k >= 1, got {A.shape}")
     k = A.shape[0]
     sigma_y = check_std(sigma_y, "sigma_y")
-    y = as_array(y, "y", shape=(k,))
+    y = as_array(y, "y", shape=(k,), max_abs=MAX_ABS)
     if form == "covariance":
         PA = cov @ A.T  # (d, k)
         G = check_no_overflow(A @ PA + sigma_y**2 * np.eye(k), "A")

@@ -88,7 +88,7 @@ def mixture_posterior(gmm, A, sigma_y, y, *, floor: float = 0.0):
         raise ValueError(f"A: expected shape (m, {d}) with m >= 1, got {A.shape}")
     m = A.shape[0]
     sigma_y = check_std(sigma_y, "sigma_y")
-    y = as_array(y, "y", shape=(m,))
+    y = as_array(y, "y", shape=(m,), max_abs=MAX_ABS)
     floor = float(as_array(floor, "floor"))
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"floor: expected a weight in [0, 1), got {floor!r}")
