@@ -132,10 +132,12 @@ def check_int(x, name: str, *, minimum: int = 0, maximum: int | None = None) -> 
 
 
 def check_seed(seed, name: str = "seed"):
-    """Return ``seed`` for ``numpy.random.default_rng``: an integer >= 0 (checked), or None /
-    a ``SeedSequence`` / a ``Generator`` (passed through)."""
+    """Return ``seed`` for ``numpy.random.default_rng``: an integer >= 0 or a non-empty list /
+    tuple of them (checked), or None / a ``SeedSequence`` / a ``Generator`` (passed through)."""
     if seed is None or isinstance(seed, (np.random.SeedSequence, np.random.Generator)):
         return seed
+    if isinstance(seed, (list, tuple)) and seed:
+        return [check_int(s, name) for s in seed]
     return check_int(seed, name)
 
 
