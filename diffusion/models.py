@@ -54,13 +54,20 @@ __all__ = [
 ]
 
 
-def check_time(t, x: torch.Tensor) -> torch.Tensor:
+def check_time(t, x: torch.Tensor, *, name: str = "x_t") -> torch.Tensor:
     """Return the time index ``t`` as an int64 tensor [B] on ``x``'s device.
 
-    An int (or 0-d tensor) is broadcast to the batch; a tensor must have shape [B].
+    An int (or 0-d tensor) is broadcast to the batch; a tensor must have shape [B]. ``x``
+    (called ``name`` in messages) must be a tensor with a batch axis.
     """
+    if not isinstance(x, torch.Tensor) or x.ndim < 1:
+        what = type(x).__name__ if not isinstance(x, torch.Tensor) else "a 0-d tensor"
+        raise ValueError(f"{name}: expected a torch.Tensor [B, ...], got {what}")
     B = x.shape[0]
-    t = torch.as_tensor(t, device=x.device)
+    try:
+        t = torch.as_tensor(t, device=x.device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"t: expected integer time indices, got {type(t).__name__}") from exc
     if t.dtype.is_floating_point or t.dtype == torch.bool or t.is_complex():
         raise ValueError(f"t: expected integer time indices, got dtype {t.dtype}")
     if t.ndim == 0:

@@ -30,8 +30,16 @@ from collections.abc import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from numerics.schedule import Schedule
-from numerics.validate import as_array, check_eta
+from numerics.gmm import GaussianMixture
+from numerics.schedule import Schedule, check_schedule, check_time_index
+from numerics.validate import (
+    as_array,
+    check_bool,
+    check_callable,
+    check_eta,
+    check_int,
+    check_rng,
+)
 
 __all__ = ["eta_chain", "initial_state", "run_posterior_chain", "step_covariance"]
 
@@ -53,7 +61,10 @@ def step_covariance(hessian, schedule: Schedule, t: int) -> np.ndarray:
     -------
     (n, d, d) array, symmetric
     """
-    H = np.asarray(hessian, dtype=np.float64)
+    t = check_time_index(t, schedule)
+    H = as_array(hessian, "hessian")
+    if H.ndim < 2 or H.shape[-1] != H.shape[-2]:
+        raise ValueError(f"hessian: expected (..., d, d) matrices, got shape {H.shape}")
     d = H.shape[-1]
     b, a = schedule.beta[t], schedule.alpha[t]
     V = (b / a) * (np.eye(d) + b * H)
@@ -81,6 +92,9 @@ def initial_state(n: int, d: int, schedule: Schedule, eta, *, rng, start="standa
     -------
     (n, d) array
     """
+    check_schedule(schedule)
+    n, d = check_int(n, "n", minimum=1), check_int(d, "d", minimum=1)
+    check_rng(rng)
     eta = check_eta(eta, n=n)
     if start == "standard":
         return rng.standard_normal((n, d))
@@ -143,6 +157,12 @@ def eta_chain(
     where :math:`I + \beta_t H` is indefinite) are clipped to 0; ``log`` of how often is
     not kept, since for the priors here it does not happen beyond rounding.
     """
+    check_schedule(schedule)
+    progress = check_bool(progress, "progress")
+    check_callable(score, "score")
+    check_callable(hessian, "hessian", optional=True)
+    check_callable(callback, "callback", optional=True)
+    check_rng(rng)
     x = as_array(x_T, "x_T", ndim=2)
     n, d = x.shape
     eta = check_eta(eta, n=n)
@@ -200,8 +220,13 @@ def run_posterior_chain(
     -------
     (n, d) array
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n: expected a positive integer, got {n!r}")
+    check_schedule(schedule)
+    check_bool(progress, "progress")
+    check_callable(callback, "callback", optional=True)
+    check_rng(rng)
+    n = check_int(n, "n", minimum=1)
+    if not isinstance(posterior, GaussianMixture):
+        raise TypeError(f"posterior: expected a GaussianMixture, got {type(posterior).__name__}")
     law = posterior.diffused(schedule, schedule.T) if start == "exact" else None
     x_T = initial_state(n, posterior.d, schedule, eta, rng=rng, start=start, law=law)
     if score is None:

@@ -48,6 +48,14 @@ def fail(prog: str, exc: BaseException, status: int = 2) -> int:
     return status
 
 
+def _as_path(path, option: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(
+            f"{option}: expected a path (str or os.PathLike), got {type(path).__name__}"
+        )
+    return Path(path)
+
+
 def _first_existing(p: Path) -> Path:
     while not p.exists() and p.parent != p:
         p = p.parent
@@ -82,13 +90,15 @@ def check_out_dir(path, option: str = "--out", *, create: bool = False) -> Path:
     Traceback (most recent call last):
     numerics.cli.UsageError: --out: .../f/run lies under .../f, which is a file, not a folder
     """
-    p = Path(path)
+    p = _as_path(path, option)
     try:
         if p.exists() and not p.is_dir():
             raise UsageError(f"{option}: {p} is a file, not a folder")
         base = _first_existing(p)
         if not base.is_dir():
             raise UsageError(f"{option}: {p} lies under {base}, which is a file, not a folder")
+        if not isinstance(create, bool):
+            raise TypeError(f"create: expected True or False, got {create!r}")
         if not create:
             if not os.access(base, os.W_OK | os.X_OK):
                 raise UsageError(f"{option}: {base} is not writable")
@@ -104,7 +114,7 @@ def check_out_dir(path, option: str = "--out", *, create: bool = False) -> Path:
 
 def check_out_file(path, option: str = "--out", *, create: bool = False) -> Path:
     """Check that the file ``path`` can be written (its folder by :func:`check_out_dir`)."""
-    p = Path(path)
+    p = _as_path(path, option)
     if p.is_dir():
         raise UsageError(f"{option}: {p} is a folder, expected a file name")
     base = _first_existing(p.parent)

@@ -37,6 +37,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from numerics.schedule import check_schedule
+from numerics.validate import MAX_ABS, as_array, as_scalar, check_std
+
 __all__ = ["DPS_FORMS", "dps_score"]
 
 #: the two DPS losses: the reference code's norm, and the paper's squared norm over 2 σ_y²
@@ -75,8 +78,18 @@ def dps_score(prior, A, sigma_y, y, schedule, *, zeta: float, form: str = "refer
     """
     if form not in DPS_FORMS:
         raise ValueError(f"form: expected 'reference' or 'likelihood', got {form!r}")
-    A = np.asarray(A, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    if not all(callable(getattr(prior, f, None)) for f in ("score", "hessian")):
+        raise ValueError(
+            f"prior: expected an object with score and hessian (e.g. a "
+            f"GaussianMixture), got {type(prior).__name__}"
+        )
+    A = as_array(A, "A", ndim=2, max_abs=MAX_ABS)
+    y = as_array(y, "y", shape=(A.shape[0],), max_abs=MAX_ABS)
+    sigma_y = check_std(sigma_y, "sigma_y")
+    zeta = as_scalar(zeta, "zeta")
+    if zeta < 0:
+        raise ValueError(f"zeta: expected a finite number >= 0, got {zeta!r}")
+    check_schedule(schedule)
 
     def score(x, t):
         s_prior = prior.score(x, t, schedule)

@@ -28,8 +28,16 @@ import numpy as np
 import ot
 import scipy.linalg as sla
 
-from numerics.schedule import Schedule
-from numerics.validate import as_array, check_eta, check_positive, check_spd
+from numerics.schedule import Schedule, check_schedule, check_time_index
+from numerics.validate import (
+    MAX_ABS,
+    as_array,
+    check_bool,
+    check_eta,
+    check_no_overflow,
+    check_spd,
+    check_std,
+)
 
 __all__ = [
     "bures_w2",
@@ -76,22 +84,24 @@ def linear_gaussian_posterior(mean, cov, A, sigma_y, y, *, form: str = "covarian
     """
     mean = as_array(mean, "mean", ndim=1)
     d = mean.shape[0]
+    if d < 1:
+        raise ValueError("mean: expected a non-empty vector (d >= 1)")
     cov = check_spd(cov, "cov", d=d)
     A = as_array(A, "A", ndim=2)
-    if A.shape[1] != d:
-        raise ValueError(f"A: expected shape (k, {d}), got {A.shape}")
+    if A.shape[1] != d or A.shape[0] < 1:
+        raise ValueError(f"A: expected shape (k, {d}) with k >= 1, got {A.shape}")
     k = A.shape[0]
-    sigma_y = check_positive(sigma_y, "sigma_y")
-    y = as_array(y, "y", shape=(k,))
+    sigma_y = check_std(sigma_y, "sigma_y")
+    y = as_array(y, "y", shape=(k,), max_abs=MAX_ABS)
     if form == "covariance":
         PA = cov @ A.T  # (d, k)
-        G = A @ PA + sigma_y**2 * np.eye(k)
+        G = check_no_overflow(A @ PA + sigma_y**2 * np.eye(k), "A")
         cf = sla.cho_factor(0.5 * (G + G.T))
         m = mean + PA @ sla.cho_solve(cf, y - A @ mean)
         S = cov - PA @ sla.cho_solve(cf, PA.T)
     elif form == "information":
         cfp = sla.cho_factor(cov)
-        J = sla.cho_solve(cfp, np.eye(d)) + A.T @ A / sigma_y**2
+        J = check_no_overflow(sla.cho_solve(cfp, np.eye(d)) + A.T @ A / sigma_y**2, "A")
         cfj = sla.cho_factor(0.5 * (J + J.T))
         S = sla.cho_solve(cfj, np.eye(d))
         m = sla.cho_solve(cfj, sla.cho_solve(cfp, mean) + A.T @ y / sigma_y**2)
@@ -137,6 +147,7 @@ def bures_w2(m1, S1, m2, S2, *, squared: bool = False) -> float:
     >>> float(bures_w2([0.0], [[1e300]], [0.0], [[4e300]]))  # sqrt(4e300) - sqrt(1e300)
     1e+150
     """
+    squared = check_bool(squared, "squared")
     m1 = as_array(m1, "m1", ndim=1)
     d = m1.shape[0]
     m2 = as_array(m2, "m2", shape=(d,))
@@ -183,13 +194,16 @@ def bures_w2_eigh(dm, S1, S2) -> float:
 
     clipped at 0. Finite for singular (rank-deficient) covariances, e.g. sample covariances
     of n <= d points, where the square roots of :func:`bures_w2` meet negative eigenvalues.
-    No input checks (the callers validate).
+    ``dm`` (d,), ``S1`` and ``S2`` (d, d) symmetric PSD are checked like :func:`bures_w2`'s.
 
     Examples
     --------
     >>> bures_w2_eigh(np.array([3.0, 4.0]), np.eye(2), np.eye(2))
     25.0
     """
+    dm = as_array(dm, "dm", ndim=1, max_abs=MAX_ABS)
+    S1 = _check_psd(S1, "S1", dm.shape[0])
+    S2 = _check_psd(S2, "S2", dm.shape[0])
     lam, U = np.linalg.eigh(0.5 * (S1 + S1.T))
     root = (U * np.sqrt(np.clip(lam, 0.0, None))) @ U.T
     mid = root @ S2 @ root
@@ -256,8 +270,9 @@ def reverse_kernel(S, schedule: Schedule, t: int):
     -------
     K_t, C_t : (d, d) arrays (C_t symmetric)
     """
+    check_schedule(schedule)
     S = check_spd(S, "S")
-    t = _check_t(t, schedule)
+    t = check_time_index(t, schedule)
     lam, U = np.linalg.eigh(S)
     s_prev = schedule.alpha_bar[t - 1] * lam + schedule.one_minus_alpha_bar[t - 1]
     s_t = schedule.alpha_bar[t] * lam + schedule.one_minus_alpha_bar[t]
@@ -319,6 +334,8 @@ def eta_chain_moments(
     >>> round(float(mean[0]), 12), round(float(cov[0, 0]), 12)
     (1.0, 0.15)
     """
+    check_schedule(schedule)
+    log = check_bool(log, "log")
     m = as_array(m, "m", ndim=1)
     d = m.shape[0]
     S = check_spd(S, "S", d=d)
@@ -373,12 +390,6 @@ def eta_chain_moments(
     if log:
         return mean, cov, dict(eigvals=lam, eigvecs=U, gain=gain, noise=noise)
     return mean, cov
-
-
-def _check_t(t, schedule: Schedule) -> int:
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 1 <= t <= schedule.T:
-        raise ValueError(f"t: expected an integer in [1, {schedule.T}], got {t!r}")
-    return int(t)
 
 
 def _check_psd(S, name: str, d: int) -> np.ndarray:

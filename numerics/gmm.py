@@ -62,8 +62,8 @@ import numpy as np
 from scipy.special import logsumexp
 
 from numerics.gmm_posterior import conditional_score, mixture_posterior, squared_error_variance
-from numerics.schedule import Schedule
-from numerics.validate import as_array, check_spd, check_weights
+from numerics.schedule import Schedule, check_time_index
+from numerics.validate import as_array, check_no_overflow, check_spd, check_weights
 
 __all__ = ["GaussianMixture", "conditional_score", "pruned_posterior", "squared_error_variance"]
 
@@ -111,6 +111,7 @@ class GaussianMixture:
         if mu.shape[0] != K or mu.shape[1] < 1:
             raise ValueError(f"means: expected shape ({K}, d) with d >= 1, got {mu.shape}")
         d = mu.shape[1]
+        check_no_overflow(mu * mu, "means")  # the quadratic forms square them
         S = as_array(covs, "covs", shape=(K, d, d))
         S = np.stack([check_spd(S[k], f"covs[{k}]", d=d) for k in range(K)])
         self._set(w, mu, S)
@@ -313,6 +314,7 @@ class GaussianMixture:
             - 0.5 * np.sum(np.log(lam_t), axis=1)
             - 0.5 * self.d * _LOG_2PI
         )  # (n, K)
+        check_no_overflow(logn, "x")
         with np.errstate(divide="ignore"):
             lw = np.log(self._weights) + logn
         logp = logsumexp(lw, axis=1)
@@ -449,11 +451,7 @@ def _alphas(t, schedule, *, min_t: int, allow_none: bool):
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t != 0:
             raise ValueError(f"t: expected 0 when schedule is None, got {t!r}")
         return 1.0, 0.0
-    if not isinstance(schedule, Schedule):
-        raise ValueError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
-    T = schedule.T
-    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not min_t <= t <= T:
-        raise ValueError(f"t: expected an integer in [{min_t}, {T}], got {t!r}")
+    t = check_time_index(t, schedule, min_t=min_t)
     return float(schedule.alpha_bar[t]), float(schedule.one_minus_alpha_bar[t])
 
 

@@ -32,7 +32,7 @@ import scipy.linalg as sla
 from scipy.special import logsumexp
 
 from numerics.gaussian import linear_gaussian_posterior
-from numerics.validate import as_array, check_positive
+from numerics.validate import MAX_ABS, as_array, check_no_overflow, check_std
 
 __all__ = ["conditional_score", "mixture_posterior", "squared_error_variance"]
 
@@ -79,25 +79,29 @@ def mixture_posterior(gmm, A, sigma_y, y, *, floor: float = 0.0):
     >>> w.tolist(), m.ravel().round(12).tolist(), C.ravel().round(12).tolist(), dropped
     ([0.5, 0.5], [-0.5, 0.5], [0.5, 0.5], 0.0)
     """
+    if not all(hasattr(gmm, f) for f in ("weights", "means", "covs")):
+        raise TypeError(f"gmm: expected a GaussianMixture, got {type(gmm).__name__}")
     weights, means, covs = gmm.weights, gmm.means, gmm.covs
     K, d = means.shape
     A = as_array(A, "A", ndim=2)
     if A.shape[1] != d or A.shape[0] < 1:
         raise ValueError(f"A: expected shape (m, {d}) with m >= 1, got {A.shape}")
     m = A.shape[0]
-    sigma_y = check_positive(sigma_y, "sigma_y")
-    y = as_array(y, "y", shape=(m,))
+    sigma_y = check_std(sigma_y, "sigma_y")
+    y = as_array(y, "y", shape=(m,), max_abs=MAX_ABS)
     floor = float(as_array(floor, "floor"))
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"floor: expected a weight in [0, 1), got {floor!r}")
     log_ev = np.empty(K)
     for k in range(K):
-        G = A @ covs[k] @ A.T + sigma_y**2 * np.eye(m)
+        G = check_no_overflow(A @ covs[k] @ A.T + sigma_y**2 * np.eye(m), "A")
         L = sla.cholesky(0.5 * (G + G.T), lower=True)
         u = sla.solve_triangular(L, y - A @ means[k], lower=True)
         log_ev[k] = -0.5 * (u @ u) - np.sum(np.log(np.diag(L))) - 0.5 * m * _LOG_2PI
     with np.errstate(divide="ignore"):
         lw = np.log(weights) + log_ev
+    if not np.any(np.isfinite(lw)):
+        raise ValueError("y: too far from every component (no evidence is a finite number)")
     w = np.exp(lw - logsumexp(lw))
     keep = np.flatnonzero(w >= min(floor, w.max()))
     post_m = np.empty((keep.size, d))
@@ -164,6 +168,9 @@ def squared_error_variance(post, m) -> float:
     >>> squared_error_variance(g, np.zeros(2))  # chi-square with 2 degrees of freedom: variance 4
     4.0
     """
+    if not all(hasattr(post, f) for f in ("weights", "means", "covs")):
+        raise TypeError(f"post: expected a GaussianMixture, got {type(post).__name__}")
+    m = as_array(m, "m", shape=(post.means.shape[1],), max_abs=MAX_ABS)
     a = post.means - m
     C = post.covs
     trC = np.trace(C, axis1=1, axis2=2)

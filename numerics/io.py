@@ -13,7 +13,30 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "read_json", "write_json"]
+from numerics.validate import check_bool, check_callable, check_int
+
+__all__ = ["as_path", "atomic_write", "parent_folder", "read_json", "write_json"]
+
+
+def as_path(path, name: str = "path") -> Path:
+    """``path`` (a str or ``os.PathLike``) as a :class:`~pathlib.Path`; else ``TypeError``
+    naming ``name``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"{name}: expected a file path (str or os.PathLike), got {type(path).__name__}"
+        )
+    return Path(path)
+
+
+def parent_folder(path, name: str = "path") -> Path:
+    """``path`` as a Path (:func:`as_path`) after making its folder; an ``OSError`` (a file in
+    the way, no permission) names ``name`` and the file asked for."""
+    path = as_path(path, name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"{name}: cannot write {path}: {exc.strerror}") from exc
+    return path
 
 
 def atomic_write(path, writer: Callable[[Path], object]) -> Path:
@@ -43,9 +66,12 @@ def atomic_write(path, writer: Callable[[Path], object]) -> Path:
     >>> oct((d / "a.txt").stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # as open() makes
     True
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    path = parent_folder(path)
+    check_callable(writer, "writer")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    except OSError as exc:  # the message names the file asked for, not a temporary one
+        raise type(exc)(exc.errno, f"path: cannot write {path}: {exc.strerror}") from exc
     os.close(fd)
     try:
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
@@ -74,7 +100,13 @@ def write_json(path, obj, *, sort_keys: bool = False, indent: int = 1) -> Path:
     >>> p.read_text()
     '{\\n "a": [\\n  1.5\\n ],\\n "b": 1\\n}\\n'
     """
-    text = json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n"
+    sort_keys = check_bool(sort_keys, "sort_keys")
+    if indent is not None:
+        indent = check_int(indent, "indent")
+    try:
+        text = json.dumps(obj, indent=indent, sort_keys=sort_keys) + "\n"
+    except (TypeError, ValueError) as exc:  # e.g. a set, an object, a circular reference
+        raise type(exc)(f"obj: not JSON-serialisable ({exc})") from exc
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
@@ -100,7 +132,7 @@ def read_json(path, *, what: str = "file"):
     config: PATH is not valid JSON (Expecting property name enclosed in double quotes, line 1)
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = as_path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ValueError(f"{what}: cannot read {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:

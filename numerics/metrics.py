@@ -49,7 +49,15 @@ from numerics.transport import (
     w2_empirical,
     w2_to_gmm,
 )
-from numerics.validate import as_array, as_samples, check_positive, check_spd
+from numerics.validate import (
+    MAX_ABS,
+    as_array,
+    as_samples,
+    check_bool,
+    check_int,
+    check_spd,
+    check_std,
+)
 
 __all__ = [
     "conditional_mse",
@@ -96,9 +104,10 @@ def mse_to_truth(estimates, truth, *, return_se: bool = False):
     >>> mse, round(se, 12)  # errors 1 and 4: sd = 3/sqrt(2), se = sd/sqrt(2)
     (2.5, 1.5)
     """
+    return_se = check_bool(return_se, "return_se")
     est = as_samples(estimates, "estimates")
     n, d = est.shape
-    tru = as_array(truth, "truth")
+    tru = as_array(truth, "truth", max_abs=MAX_ABS)
     if tru.shape not in ((n, d), (d,)):
         raise ValueError(f"truth: expected shape ({n}, {d}) or ({d},), got {tru.shape}")
     err = np.sum((est - tru) ** 2, axis=1)
@@ -139,9 +148,10 @@ def conditional_mse(samples, post_mean, mmse, *, return_se: bool = False):
     >>> conditional_mse([[1.0, 0.0], [0.0, 3.0]], [0.0, 1.0], 0.5)
     3.5
     """
+    return_se = check_bool(return_se, "return_se")
     smp = as_samples(samples, "samples")
     d = smp.shape[1]
-    m = as_array(post_mean, "post_mean", shape=(d,))
+    m = as_array(post_mean, "post_mean", shape=(d,), max_abs=MAX_ABS)
     mmse_arr = as_array(mmse, "mmse")
     if mmse_arr.ndim != 0 or mmse_arr < 0:
         raise ValueError(f"mmse: expected a number >= 0, got {mmse!r}")
@@ -215,7 +225,13 @@ def knn_kl(X, Y, *, k: int = 1) -> float:
 
 
 def knn_kl_or_none(X, Y, *, k: int = 1):
-    """:func:`knn_kl`, or None where it is undefined or not finite (e.g. collapsed samples)."""
+    """:func:`knn_kl`, or None where it is undefined or not finite (e.g. collapsed samples).
+
+    Bad input (not sample sets, ``k`` not an integer >= 1) still raises ``ValueError`` /
+    ``TypeError``."""
+    X = as_samples(X, "X")
+    Y = as_samples(Y, "Y", d=X.shape[1])
+    check_int(k, "k", minimum=1)
     try:
         v = float(knn_kl(X, Y, k=k))
     except ValueError:
@@ -281,7 +297,7 @@ def frechet_distance(X, Y, *, rank_safe: bool = False) -> float:
     >>> round(frechet_distance(X, [[x + 3.0, y - 4.0] for x, y in X], rank_safe=True), 9)
     25.0
     """
-    if rank_safe:
+    if check_bool(rank_safe, "rank_safe"):
         return _frechet_rank_safe(X, Y)
     mx, Sx, my, Sy = _fit_pair(X, Y, min_n=2)
     return bures_w2(mx, Sx, my, Sy, squared=True)
@@ -358,6 +374,7 @@ def metric_floor(metric, sampler, n: int, rng, *, repeats: int = 5, return_sd: b
     >>> metric_floor(w2_empirical, point, 10, np.random.default_rng(0), return_sd=True)
     (0.0, 0.0)
     """
+    return_sd = check_bool(return_sd, "return_sd")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n: expected an integer >= 1, got {n!r}")
     if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
@@ -413,13 +430,13 @@ def psnr(x, ref, *, data_range: float = 2.0) -> np.ndarray:
     >>> psnr(np.zeros((2, 4)), np.full(4, 0.2)).round(6).tolist()   # MSE 0.04, R = 2
     [20.0, 20.0]
     """
-    x = as_array(x, "x", ndim=2)
-    ref = as_array(ref, "ref")
+    x = as_samples(x, "x")
+    ref = as_array(ref, "ref", max_abs=MAX_ABS)
     if ref.shape not in ((x.shape[1],), (1, x.shape[1]), x.shape):
         raise ValueError(
             f"ref: expected shape {x.shape}, (1, {x.shape[1]}) or ({x.shape[1]},), got {ref.shape}"
         )
-    data_range = check_positive(data_range, "data_range")
+    data_range = check_std(data_range, "data_range")  # squared below
     err = np.mean((x - ref) ** 2, axis=1)
     return 10.0 * np.log10(data_range**2 / np.maximum(err, 1e-20))
 

@@ -25,7 +25,13 @@ import numpy as np
 
 from numerics.validate import as_array, as_scalar
 
-__all__ = ["Schedule", "linear_schedule", "respace", "schedule_from_alpha_bar"]
+__all__ = [
+    "Schedule",
+    "check_schedule",
+    "check_time_index",
+    "linear_schedule", "respace", "schedule_from_alpha_bar"]
+
+_FIELDS = ("beta", "alpha", "alpha_bar", "one_minus_alpha_bar", "beta_tilde", "timesteps")
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +55,33 @@ class Schedule:
     beta_tilde: np.ndarray
     timesteps: np.ndarray
 
+    def __post_init__(self):
+        """Refuse a record no factory could have built (T < 1, NaN, β outside [0, 1), ...).
+
+        Every consumer of a schedule may then trust it; the factories below give the
+        reasons in terms of their own arguments first.
+        """
+        n = None
+        for name in _FIELDS:
+            a = getattr(self, name)
+            if not isinstance(a, np.ndarray) or a.ndim != 1:
+                raise ValueError(f"{name}: expected a 1-d numpy array, got {type(a).__name__}")
+            if n is not None and a.shape[0] != n:
+                raise ValueError(f"{name}: expected length {n} (T + 1) like beta, got {a.shape[0]}")
+            n = a.shape[0]
+            if name != "timesteps" and (a.dtype.kind != "f" or not np.all(np.isfinite(a))):
+                raise ValueError(f"{name}: expected finite float values")
+        if n < 2:
+            raise ValueError(f"beta: expected length T + 1 >= 2 (at least one step), got {n}")
+        b, ab = self.beta, self.alpha_bar
+        if b[0] != 0.0 or not np.all((b[1:] > 0) & (b[1:] < 1)):
+            raise ValueError("beta: expected beta[0] = 0 and values in (0, 1) for t >= 1")
+        if not np.all((ab > 0) & (ab <= 1)):
+            raise ValueError("alpha_bar: expected values in (0, 1]")
+        ts = self.timesteps
+        if ts.dtype.kind not in "iu" or ts[0] < 0 or not np.all(np.diff(ts) > 0):
+            raise ValueError("timesteps: expected strictly increasing integers >= 0")
+
     @property
     def T(self) -> int:
         """Number of diffusion steps."""
@@ -59,6 +92,23 @@ class Schedule:
             f"Schedule(T={self.T}, beta=[{self.beta[1]:.3g}..{self.beta[-1]:.3g}], "
             f"alpha_bar_T={self.alpha_bar[-1]:.3g})"
         )
+
+
+def check_schedule(schedule, name: str = "schedule") -> Schedule:
+    """Return ``schedule`` after checking it is a :class:`Schedule` (``ValueError`` naming
+    ``name`` otherwise; its fields were checked when it was built)."""
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"{name}: expected a Schedule, got {type(schedule).__name__}")
+    return schedule
+
+
+def check_time_index(t, schedule, *, min_t: int = 1) -> int:
+    """Return the time index ``t`` of ``schedule`` as an int after checking it is an integer in
+    ``[min_t, T]`` (``ValueError`` naming ``t``, or ``schedule`` if that is not a Schedule)."""
+    T = check_schedule(schedule).T
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not min_t <= t <= T:
+        raise ValueError(f"t: expected an integer in [{min_t}, {T}], got {t!r}")
+    return int(t)
 
 
 def schedule_from_alpha_bar(log_alpha_bar, timesteps=None, *, beta=None) -> Schedule:
@@ -185,9 +235,7 @@ def respace(schedule: Schedule, steps: int) -> Schedule:
     >>> s.T, int(s.timesteps[-1])
     (10, 1000)
     """
-    if not isinstance(schedule, Schedule):
-        raise ValueError(f"schedule: expected a Schedule, got {type(schedule).__name__}")
-    T = schedule.T
+    T = check_schedule(schedule).T
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= T:
         raise ValueError(f"steps: expected an integer in [1, {T}], got {steps!r}")
     keep = np.unique(np.round(np.linspace(0, T, steps + 1)).astype(np.int64))

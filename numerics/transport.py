@@ -62,7 +62,15 @@ import warnings
 import numpy as np
 import ot
 
-from numerics.validate import as_array, as_samples, check_sample_weights
+from numerics.validate import (
+    MAX_ABS,
+    as_array,
+    as_samples,
+    check_bool,
+    check_int,
+    check_sample_weights,
+    check_seed,
+)
 
 __all__ = [
     "orthonormal_directions",
@@ -154,7 +162,9 @@ def w2_empirical(
     with warnings.catch_warnings():
         # POT warns and returns a sub-optimal cost; we raise instead (below).
         warnings.filterwarnings("ignore", message="numItermax reached", category=UserWarning)
-        cost, log = ot.emd2(a, b, M, numItermax=int(num_itermax), log=True)
+        cost, log = ot.emd2(
+            a, b, M, numItermax=check_int(num_itermax, "num_itermax", minimum=1), log=True
+        )
     if log.get("result_code") != 1:
         raise RuntimeError(
             f"w2_empirical: network simplex did not reach the optimum ({log.get('warning')}); "
@@ -222,7 +232,8 @@ def random_directions(d: int, n: int, seed=0) -> np.ndarray:
     >>> th.shape, bool(np.allclose(np.linalg.norm(th, axis=0), 1.0))
     ((3, 4), True)
     """
-    theta = np.random.default_rng(seed).normal(size=(d, int(n)))
+    d, n = check_int(d, "d", minimum=1), check_int(n, "n", minimum=1)
+    theta = np.random.default_rng(check_seed(seed)).normal(size=(d, n))
     theta /= np.linalg.norm(theta, axis=0, keepdims=True)
     return theta
 
@@ -242,9 +253,10 @@ def orthonormal_directions(d: int, n_bases: int, seed) -> np.ndarray:
     >>> th.shape, bool(np.allclose(th @ th.T / 6, np.eye(3) / 3))
     ((3, 6), True)
     """
-    rng = np.random.default_rng(seed)
+    d, n_bases = check_int(d, "d", minimum=1), check_int(n_bases, "n_bases", minimum=1)
+    rng = np.random.default_rng(check_seed(seed))
     out = []
-    for _ in range(int(n_bases)):
+    for _ in range(n_bases):
         q, r = np.linalg.qr(rng.standard_normal((d, d)))
         out.append(q * np.sign(np.diag(r)))
     return np.concatenate(out, axis=1)
@@ -280,9 +292,10 @@ def sliced_w2(X, Y, theta, *, a=None, b=None, rescale: bool = False) -> float:
     >>> round(sliced_w2(X, X + np.array([3.0, 4.0]), th, rescale=True), 9)
     5.0
     """
+    rescale = check_bool(rescale, "rescale")
     X = as_samples(X, "X")
     Y = as_samples(Y, "Y", d=X.shape[1])
-    theta = as_array(theta, "theta", shape=(X.shape[1], None))
+    theta = as_array(theta, "theta", shape=(X.shape[1], None), max_abs=MAX_ABS)
     if theta.shape[1] < 1:
         raise ValueError("theta: expected at least one direction (column)")
     if a is None and b is None:

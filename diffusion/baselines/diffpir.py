@@ -95,8 +95,8 @@ from diffusion.models import call_denoiser
 from diffusion.operators import LinearOperator
 from diffusion.sampler import DivergenceError, check_divergence
 from diffusion.schedule import as_torch_schedule
-from numerics.schedule import respace
-from numerics.validate import check_eta, check_positive
+from numerics.schedule import check_schedule, respace
+from numerics.validate import check_bool, check_eta, check_positive
 
 __all__ = ["DivergenceError", "data_step", "diffpir", "rho_schedule"]
 
@@ -167,6 +167,7 @@ def rho_schedule(schedule, sigma_y: float, lam) -> np.ndarray:
     >>> bool(np.isclose(r[500], 0.01 * s.alpha_bar[500] / s.one_minus_alpha_bar[500]))
     True
     """
+    check_schedule(schedule)
     sigma_y = check_positive(sigma_y, "sigma_y")
     omab = np.asarray(schedule.one_minus_alpha_bar, dtype=np.float64)
     ab = np.asarray(schedule.alpha_bar, dtype=np.float64)
@@ -265,6 +266,7 @@ def diffpir(
     >>> x.shape, x.dtype
     (torch.Size([1, 2]), torch.float64)
     """
+    check_bool(progress, "progress")
     # ---- arguments
     sigma_y = check_positive(sigma_y, "sigma_y")
     zeta = _check_zeta(zeta)

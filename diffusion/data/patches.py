@@ -59,6 +59,8 @@ from functools import cache
 
 import numpy as np
 
+from numerics.validate import check_bool
+
 __all__ = [
     "COLOUR_FIT_IMAGES",
     "COLOUR_SPLITS",
@@ -303,6 +305,8 @@ def patch_dataset(
     >>> patch_dataset("test", 4, size=8, colour=True).shape
     (4, 3, 8, 8)
     """
+    return_sources = check_bool(return_sources, "return_sources")
+    colour = check_bool(colour, "colour")
     splits = COLOUR_SPLITS if colour else SPLITS
     if split not in splits:
         raise ValueError(f"split: expected one of {tuple(splits)}, got {split!r}")

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics.io import atomic_write
+from diffusion.experiments._report_runs import (  # noqa: F401 - re-exported
+    CONVERGENCE,
+    CONVERGENCE_128,
+    _runs_folder,
+    convergence_figure,
+    load_run,
+)
+from numerics.cli import ArgumentParser, UsageError, check_out_file, fail
 
 __all__ = [
     "SIGMAS", "TASKS", "build_parser", "convergence_figure", "learned_tables", "load_run", "main",
@@ -32,24 +39,7 @@ __all__ = [
 TASKS = ("deblur", "sr2", "sr4", "inpaint")
 SIGMAS = ("0.05", "0.2")
 ETAS = ("0", "0.2", "0.4", "0.6", "0.8", "1")
-CONVERGENCE = (
-    [("fixed-horizon", v, T, f"conv_fh_{v}_{T}") for v in ("beta_tilde", "beta") for T in (250, 1000, 4000)]
-    + [("linear", "beta_tilde", T, f"conv_lin_beta_tilde_{T}") for T in (100, 250, 1000)]
-)  # fmt: skip
-#: The same schedules with 2 patches x 128 samples at η = 1: enough to resolve the effect.
-CONVERGENCE_128 = tuple(
-    ("fixed-horizon", v, T, f"conv128_fh_{v}_{T}")
-    for v in ("beta_tilde", "beta")
-    for T in (250, 1000, 4000)
-)
 
-
-def load_run(runs: Path, name: str) -> dict | None:
-    """``results.json`` of run ``name`` under ``runs`` (a run folder or a flat ``name.json``)."""
-    for p in (runs / name / "results.json", runs / f"{name}.json"):
-        if p.exists():
-            return json.loads(p.read_text())
-    return None
 
 
 def _row(cells) -> str:
@@ -284,52 +274,6 @@ def table_zeta(runs: Path) -> list[str]:
     return out
 
 
-def convergence_figure(runs: Path, path: Path) -> Path:
-    """MSE(η=1)/MMSE against T per schedule and variance rule, measured ± 2 sd and predicted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    fig, ax = plt.subplots(figsize=(5.2, 3.4))
-    series = {}
-    use128 = any(load_run(runs, n) is not None for *_, n in CONVERGENCE_128)
-    for kind, v, T, name in CONVERGENCE_128 if use128 else CONVERGENCE:
-        r = load_run(runs, name)
-        if r is None:
-            continue
-        x = {e["eta"]: e for e in r["curves"]["exact"]["per_eta"]}[1.0]
-        series.setdefault((kind, v), []).append(
-            (T, x["ratio"], x.get("ratio_sd_exact", x["ratio_sd"]), x["pred_ratio"])
-        )
-    styles = {
-        ("fixed-horizon", "beta_tilde"): ("C0", "fixed horizon, β̃"),
-        ("fixed-horizon", "beta"): ("C1", "fixed horizon, β"),
-        ("linear", "beta_tilde"): ("C2", "linear (respaced), β̃"),
-    }
-    for key, pts in series.items():
-        pts.sort()
-        T, m, sd, pred = (np.array(c) for c in zip(*pts, strict=True))
-        col, lab = styles[key]
-        ax.errorbar(
-            T, m, yerr=2 * sd, fmt="o", color=col, capsize=3, label=f"{lab}: measured ± 2 sd"
-        )
-        ax.plot(T, pred, "--", color=col, lw=1, label=f"{lab}: Gaussian-chain prediction")
-    ax.axhline(2.0, color="k", lw=0.8)
-    ax.set_xscale("log")
-    Ts = sorted({T for pts in series.values() for T, *_ in pts})
-    ax.set_xticks(Ts, [str(T) for T in Ts])
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_xlabel("number of reverse steps T")
-    ax.set_ylabel("MSE(η = 1) / MMSE")
-    who = "2 test patches × 128 samples" if use128 else "4 test patches × 8 samples"
-    ax.set_title(f"sr2, σ_y = 0.05, exact score ({who})", fontsize=8)
-    ax.legend(fontsize=6, loc="best")
-    fig.tight_layout()
-    atomic_write(path, lambda p: fig.savefig(p, dpi=120))
-    plt.close(fig)
-    return Path(path)
 
 
 #: Learned-prior runs (docs/learned.md): name -> label.
@@ -445,7 +389,7 @@ def _table_learned_pixels(r: dict) -> list[str]:
 
 def tables(runs: Path) -> dict[str, list[str]]:
     """Every table of the page, as Markdown lines, keyed by name."""
-    runs = Path(runs)
+    runs = _runs_folder(runs)
     return {
         "exact_variance": table_exact_variance(runs),
         "beta_tilde": table_rule(runs, "beta_tilde"),
@@ -463,11 +407,15 @@ def tables(runs: Path) -> dict[str, list[str]]:
 
 def learned_tables(runs: Path) -> dict[str, list[str]]:
     """The tables of docs/learned.md (``--learned``), keyed by run name."""
-    return {n: table_learned(Path(runs), n) for n, _ in LEARNED_RUNS}
+    runs = _runs_folder(runs)
+    return {n: table_learned(runs, n) for n, _ in LEARNED_RUNS}
+
+
+PROG = "python -m diffusion.report_images"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m diffusion.report_images",
+    p = ArgumentParser(prog=PROG,
                                 description=__doc__.split("\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
     p.add_argument("runs", type=Path, help="folder of run folders (or of <name>.json files)")
@@ -479,15 +427,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    p = build_parser()
-    args = p.parse_args(argv)
-    if not args.runs.is_dir():
-        p.error(f"runs: {args.runs} is not a folder")
-    tabs = learned_tables(args.runs) if args.learned else tables(args.runs)
-    names = list(tabs) if args.only is None else args.only.split(",")
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.runs.is_dir():  # = _runs_folder's check, as a usage error
+            raise UsageError(f"runs: {args.runs} is not a folder")
+        if args.figure is not None:
+            check_out_file(args.figure, "--figure")
+        tabs = learned_tables(args.runs) if args.learned else tables(args.runs)
+        names = list(tabs) if args.only is None else args.only.split(",")
+        unknown = [n for n in names if n not in tabs]
+        if unknown:
+            raise UsageError(f"--only: unknown table {unknown[0]!r}; expected some of {list(tabs)}")
+    except UsageError as exc:
+        return fail(PROG, exc)
     for n in names:
-        if n not in tabs:
-            p.error(f"--only: unknown table {n!r}; expected some of {list(tabs)}")
         print(f"<!-- table: {n} -->")
         print("\n".join(tabs[n]))
         print()

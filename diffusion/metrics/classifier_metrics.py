@@ -14,6 +14,7 @@ import numpy as np
 
 from diffusion.metrics.digit_classifier import as_image_batch, load_digit_classifier
 from numerics.metrics import frechet_distance
+from numerics.validate import check_bool
 
 __all__ = [
     "classifier_accuracy",
@@ -131,6 +132,7 @@ def mmd2_unbiased(
     fx : (n, F) array, n >= 2
     fy : (m, F) array, m >= 2 (m = n when ``paired``)
     """
+    paired = check_bool(paired, "paired")
     fx, fy = np.asarray(fx, dtype=np.float64), np.asarray(fy, dtype=np.float64)
     if fx.ndim != 2 or fy.ndim != 2 or fx.shape[1] != fy.shape[1]:
         raise ValueError(f"fx, fy: expected (n, F) and (m, F) arrays, got {fx.shape}, {fy.shape}")
@@ -176,6 +178,8 @@ def kid_from_features(
     fx : (n, F) array
     fy : (m, F) array
     """
+    return_sd = check_bool(return_sd, "return_sd")
+    paired = check_bool(paired, "paired")
     fx, fy = np.asarray(fx, dtype=np.float64), np.asarray(fy, dtype=np.float64)
     n, m = fx.shape[0], fy.shape[0]
     s = min(n, m, 1000) if subset_size is None else int(subset_size)

@@ -61,6 +61,7 @@ from diffusion.metrics import classifier_metrics, pixel
 from diffusion.metrics.classifier_metrics import *  # noqa: F403  (re-exported, see __all__)
 from diffusion.metrics.classifier_metrics import resolve_classifier
 from diffusion.metrics.pixel import *  # noqa: F403  (re-exported, see __all__)
+from numerics.validate import check_bool
 
 __all__ = [*classifier_metrics.__all__, *pixel.__all__, "optional_fid", "optional_lpips"]
 
@@ -109,6 +110,7 @@ def optional_lpips(x, ref, *, net_type: str = "alex", quiet: bool = False) -> fl
     x, ref : ``[B, 1, H, W]`` images, same shape
     net_type : {"alex", "vgg", "squeeze"}
     """
+    quiet = check_bool(quiet, "quiet")
     if net_type not in _LPIPS_BACKBONES:
         raise ValueError(f"net_type: expected one of {tuple(_LPIPS_BACKBONES)}, got {net_type!r}")
     try:
@@ -143,6 +145,7 @@ def optional_fid(x, ref, *, quiet: bool = False) -> float | None:
     mapped to [0, 1]. Its bias at small n is large (ref. 2: use n >= 10 000); on a few
     hundred 16 x 16 digits prefer :func:`classifier_fd`.
     """
+    quiet = check_bool(quiet, "quiet")
     try:
         import torch_fidelity  # noqa: F401
     except Exception as exc:

@@ -33,7 +33,7 @@ import numpy as np
 from diffusion._paths import WEIGHTS_DIR
 from diffusion.priors.analytic import MixturePrior
 from numerics.gmm import GaussianMixture
-from numerics.io import atomic_write
+from numerics.io import as_path, atomic_write
 
 __all__ = ["DEFAULT_WEIGHTS", "GMMImagePrior", "fit_patch_gmm", "load_gmm", "save_gmm"]
 
@@ -56,7 +56,7 @@ def load_gmm(path=DEFAULT_WEIGHTS) -> tuple[GaussianMixture, dict]:
     meta : dict
         The fit's settings and convergence (``meta``) and its ``command``.
     """
-    path = Path(path)
+    path = as_path(path)
     if not path.is_file():
         raise ValueError(
             f"path: no mixture file at {path}; refit it with `python -m diffusion.fit_gmm_prior`"

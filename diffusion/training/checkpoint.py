@@ -38,6 +38,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from numerics.io import as_path, parent_folder
+
 __all__ = [
     "atomic_torch_save",
     "check_plain",
@@ -91,8 +93,7 @@ def atomic_torch_save(payload, path) -> Path:
     The parent folder is created if needed.
     """
     check_plain(payload)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = parent_folder(path)
     tmp_dir = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.stem}-"))
     try:
         tmp = tmp_dir / path.name
@@ -119,7 +120,7 @@ def load_plain(path, *, what: str = "checkpoint"):
         One line naming ``path``: the file holds objects a safe load refuses (nothing in it
         was run), or it is truncated, empty or not a torch file.
     """
-    path = Path(path)
+    path = as_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such {what} file")
     try:
@@ -175,7 +176,7 @@ def load_model(
     ValueError
         ``path`` is not a ``what`` checkpoint (other key, unsafe or unreadable file).
     """
-    path = Path(path)
+    path = as_path(path)
     if not path.exists():
         hint = f"; make them with `{make}`" if make else ""
         raise FileNotFoundError(f"{what} weights not found at {path}{hint}")
@@ -221,7 +222,7 @@ def load_modules(path, key: str, classes: Mapping[str, type[nn.Module]]):
     ValueError
         The file exists but is not a safe, readable checkpoint of this kind.
     """
-    path = Path(path)
+    path = as_path(path)
     if not path.exists():
         return None
     payload = _dict_payload(path, "checkpoint")

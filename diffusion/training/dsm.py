@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from diffusion.schedule import append_dims
-from numerics.schedule import Schedule
+from numerics.schedule import Schedule, check_schedule
 
 __all__ = ["REDUCTIONS", "alpha_tables", "diffuse", "dsm_loss"]
 
@@ -52,6 +52,7 @@ def alpha_tables(schedule: Schedule) -> tuple[torch.Tensor, torch.Tensor]:
     >>> sab.shape, sab.dtype, float(sab[0]), float(somab[0])
     (torch.Size([1001]), torch.float32, 1.0, 0.0)
     """
+    check_schedule(schedule)
     ab = torch.from_numpy(np.array(schedule.alpha_bar, dtype=np.float64))  # a writable copy
     omab = torch.from_numpy(np.array(schedule.one_minus_alpha_bar, dtype=np.float64))
     return ab.sqrt().float(), omab.sqrt().float()

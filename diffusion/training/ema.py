@@ -13,6 +13,8 @@ from collections.abc import Iterable
 
 import torch
 
+from numerics.validate import as_scalar
+
 __all__ = ["ema_decay_at", "ema_update"]
 
 
@@ -42,5 +44,8 @@ def ema_update(
     >>> ema_update(a, p, 0.75); a[0]
     tensor([0.2500, 0.2500])
     """
+    decay = as_scalar(decay, "decay")
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f"decay: expected a number in [0, 1], got {decay!r}")
     for pa, pn in zip(averaged, params, strict=True):
         pa.lerp_(pn, 1.0 - decay)

@@ -318,7 +318,7 @@ def _judge_error(
     text = str(exc)
     names = [param.name]
     if nonsense is not None and nonsense.relational:
-        names += [p.name for p, _v, _o in params_of(c)]
+        names += [p.name for p, _v, _o in params_of(c)] + list(nonsense.related)
     if any(_message_names(text, n) for n in names):
         return Outcome("ok-error", f"{name}: {msg}")
     if is_path and isinstance(value, (str, Path)) and str(value) in text:

@@ -89,7 +89,7 @@ exempt(
 # --------------------------------------------------------------------------- models
 @entry("diffusion.models.check_time")
 def _(tmp):
-    return call(models.check_time, K(tvec(), "time"), x2())
+    return call(models.check_time, K(tvec(), "time"), x2(), name=fixed("x"))
 
 
 @entry("diffusion.models.call_denoiser")

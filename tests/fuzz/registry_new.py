@@ -7,6 +7,19 @@ import importlib
 
 import torch
 
+import numpy as np
+import torch
+
+from diffusion import guidance as dguidance
+from diffusion import operators as ops
+from diffusion import sampler as dsampler
+from diffusion import training
+from diffusion.experiments import toy2d as t2d
+from numerics import cli as ncli
+from numerics import gaussian, gmm, gmm_posterior
+from numerics import io as _io
+from numerics import schedule as _s
+from numerics import validate as _v
 from tests.fuzz import registry as _reg
 from tests.fuzz.harness import K, call, fixed
 from tests.fuzz.registry import entry, exempt
@@ -503,3 +516,381 @@ exempt(
     "diffusion.training.train_prior.draw_samples",
     "runs the sampler on a trained UNet prior; covered by tests/diffusion/test_colour_prior.py",
 )
+# --------------------------------------------------------------------------- validators (s25)
+# The checks the fuzz fixes of session 25 added to numerics.validate / schedule / io: each with
+# the kind of value it checks, its own options fixed (they are the programmer's, not data).
+@_reg.entry("numerics.validate.check_bool")
+def _(tmp):
+    return call(_v.check_bool, K(True, "flag"), fixed("x"))
+
+
+@_reg.entry("numerics.validate.check_std")
+def _(tmp):
+    return call(_v.check_std, K(0.5, "sigma"), fixed("x"))
+
+
+@_reg.entry("numerics.validate.check_no_overflow")
+def _(tmp):
+    return call(_v.check_no_overflow, K(np.ones((2, 2)), "array"), fixed("m"))
+
+
+@_reg.entry("numerics.validate.check_int")
+def _(tmp):
+    return call(_v.check_int, K(3, "index"), fixed("x"), minimum=fixed(1), maximum=fixed(5))
+
+
+@_reg.entry("numerics.validate.check_seed")
+def _(tmp):
+    return call(_v.check_seed, K(3, "seed"), fixed("seed"))
+
+
+@_reg.entry("numerics.validate.check_callable")
+def _(tmp):
+    return call(_v.check_callable, K(len, "callable"), fixed("f"))
+
+
+@_reg.entry("numerics.validate.check_rng")
+def _(tmp):
+    return call(_v.check_rng, K(np.random.default_rng(0), "rng"), fixed("rng"))
+
+
+@_reg.entry("numerics.schedule.check_schedule")
+def _(tmp):
+    return call(_s.check_schedule, K(_s.linear_schedule(5), "schedule"), fixed("schedule"))
+
+
+@_reg.entry("numerics.schedule.check_time_index")
+def _(tmp):
+    return call(
+        _s.check_time_index, K(3, "index"), K(_s.linear_schedule(5), "schedule"), min_t=fixed(1)
+    )
+
+
+@_reg.entry("numerics.io.as_path")
+def _(tmp):
+    return call(_io.as_path, K(str(tmp / "a.json"), "text"), fixed("path"))
+
+
+# --------------------------------------------------------------------------- restructure names (s25)
+# Tiny valid calls for names of NOT_YET_FUZZED; each one moves out of that list (_fuzzed below).
+_F64 = torch.float64
+_IMG = (1, 8, 8)
+
+
+def _img(n: int = 2):
+    return torch.randn(n, *_IMG, generator=torch.Generator().manual_seed(2), dtype=_F64)
+
+
+def _gm():
+    return gmm.GaussianMixture([0.4, 0.6], [[-1.0, 0.0], [1.0, 0.5]], [np.eye(2), 0.5 * np.eye(2)])
+
+
+def _op_probe(op):
+    return op.A(_img())
+
+
+_NEW: dict = {}
+
+
+def _new(name):
+    def deco(factory):
+        _NEW[name] = factory
+        return factory
+
+    return deco
+
+
+@_new("numerics.mixture_posterior")
+def _(tmp):
+    return call(
+        gmm_posterior.mixture_posterior,
+        _gm(),
+        np.array([[1.0, 0.0]]),
+        K(0.5, "sigma"),
+        np.array([0.3]),
+        floor=K(0.0, "prob"),
+    )
+
+
+@_new("numerics.cli.check_out_dir")
+def _(tmp):
+    return call(ncli.check_out_dir, K(tmp / "out", "outdir"), fixed("--out"), create=True)
+
+
+@_new("numerics.cli.check_out_file")
+def _(tmp):
+    return call(ncli.check_out_file, K(tmp / "o.json", "outfile"), fixed("--out"))
+
+
+@_new("numerics.gaussian.bures_w2_eigh")
+def _(tmp):
+    return call(
+        gaussian.bures_w2_eigh, np.array([1.0, 0.0]), K(np.eye(2), "cov"), K(2 * np.eye(2), "cov")
+    )
+
+
+@_new("numerics.io.read_json")
+def _(tmp):
+    p = tmp / "a.json"
+    p.write_text('{"a": 1}')
+    return call(_io.read_json, K(p, "infile"), what=fixed("file"))
+
+
+@_new("numerics.validate.as_samples")
+def _(tmp):
+    return call(_v.as_samples, np.ones((3, 2)), fixed("x"), d=K(2, "count"))
+
+
+@_new("numerics.validate.as_scalar")
+def _(tmp):
+    return call(_v.as_scalar, K(0.5, "float"), fixed("x"))
+
+
+@_new("numerics.validate.check_sample_weights")
+def _(tmp):
+    return call(
+        _v.check_sample_weights, K(np.array([0.5, 0.5]), "weights"), fixed("w"), K(2, "count")
+    )
+
+
+@_new("diffusion.check_divergence")
+def _(tmp):
+    return call(
+        dsampler.check_divergence,
+        _img(),
+        K(1e6, "nonneg"),
+        k=K(2, "index"),
+        t_model=K(2, "index"),
+        ok_errors=(dsampler.DivergenceError,),
+    )
+
+
+@_new("diffusion.BicubicSR")
+def _(tmp):
+    return call(ops.BicubicSR, K(2, "count"), K(_IMG, "shape"), then=_op_probe)
+
+
+@_new("diffusion.ComposedOperator")
+def _(tmp):
+    return call(
+        ops.ComposedOperator,
+        ops.AveragePoolSR(2, (1, 4, 4)),
+        ops.GaussianBlur(3, 1.0, _IMG, boundary="zero").__class__(3, 1.0, (1, 4, 4)),
+        then=lambda op: op.A(torch.ones(2, 1, 4, 4, dtype=_F64)),
+    )
+
+
+@_new("diffusion.FFTBlur")
+def _(tmp):
+    k = torch.ones(3, 3, dtype=_F64) / 9
+    return call(ops.FFTBlur, k, K(_IMG, "shape"), then=_op_probe)
+
+
+@_new("diffusion.FFTGaussianBlur")
+def _(tmp):
+    return call(
+        ops.FFTGaussianBlur, K(3, "count"), K(1.0, "sigma"), K(_IMG, "shape"), then=_op_probe
+    )
+
+
+@_new("diffusion.MotionBlur")
+def _(tmp):
+    return call(
+        ops.MotionBlur,
+        K(5, "count"),
+        K(0.5, "prob"),
+        K(_IMG, "shape"),
+        seed=K(0, "seed"),
+        then=_op_probe,
+    )
+
+
+@_new("diffusion.RandomInpainting")
+def _(tmp):
+    return call(
+        ops.RandomInpainting, K(_IMG, "shape"), K(0.5, "prob"), seed=K(0, "seed"), then=_op_probe
+    )
+
+
+@_new("diffusion.bicubic_matrix")
+def _(tmp):
+    return call(ops.bicubic_matrix, K(8, "count"), K(2, "count"))
+
+
+@_new("diffusion.centre_box")
+def _(tmp):
+    return call(ops.centre_box, K(8, "count"), K(4, "count"))
+
+
+@_new("diffusion.motion_kernel")
+def _(tmp):
+    return call(
+        ops.motion_kernel, K(5, "count"), K(0.5, "prob"), K(0, "seed"), n_samples=K(50, "count")
+    )
+
+
+@_new("diffusion.paper_operator")
+def _(tmp):
+    return call(
+        ops.paper_operator,
+        K("deblur_gauss", "choice"),
+        K(8, "count"),
+        K(1, "count"),
+        K(0, "seed"),
+        then=_op_probe,
+    )
+
+
+@_new("diffusion.scaled_blur")
+def _(tmp):
+    return call(ops.scaled_blur, K(16, "count"))
+
+
+@_new("diffusion.baselines.pscgan.layer_config")
+def _(tmp):
+    from diffusion.baselines import pscgan
+
+    return call(pscgan.layer_config, z_dim=K(2, "count"), x_dim=K(2, "count"))
+
+
+@_new("diffusion.experiments.restore.progress.format_seconds")
+def _(tmp):
+    from diffusion.experiments.restore import progress
+
+    return call(progress.format_seconds, K(75.0, "nonneg"))
+
+
+@_new("diffusion.experiments.restore.api.chunks")
+def _(tmp):
+    from diffusion.experiments.restore import api
+
+    return call(
+        api.chunks, K(3, "count"), K(2, "count"), K(4, "count"), split_images=K(True, "flag")
+    )
+
+
+@_new("diffusion.experiments.restore.batching.choose_batch")
+def _(tmp):
+    from diffusion.experiments.restore import batching
+
+    return call(batching.choose_batch, K(1e6, "sigma"), K(1e9, "sigma"), K(10, "count"))
+
+
+@_new("diffusion.experiments.restore.chains.chain_generator")
+def _(tmp):
+    from diffusion.experiments.restore import chains
+
+    return call(chains.chain_generator, K(0, "seed"), K(1, "index"), K(0.5, "eta"), K(0, "index"))
+
+
+@_new("diffusion.experiments.restore.imagefiles.write_png")
+def _(tmp):
+    from diffusion.experiments.restore import imagefiles
+
+    return call(imagefiles.write_png, K(tmp / "a.png", "outfile"), np.full((1, 8, 8), 0.5))
+
+
+@_new("diffusion.experiments.restore.imagefiles.to_pil")
+def _(tmp):
+    from diffusion.experiments.restore import imagefiles
+
+    return call(
+        imagefiles.to_pil, np.full((1, 8, 8), 0.5), view=lambda im: np.asarray(im, dtype=float)
+    )
+
+
+@_new("diffusion.experiments.restore.metrics.psnr_ssim")
+def _(tmp):
+    from diffusion.experiments.restore import metrics as rm
+
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 64))
+    return call(rm.psnr_ssim, x, np.full(64, 0.5))
+
+
+@_new("diffusion.experiments.toy2d.derive_seed")
+def _(tmp):
+    return call(t2d.derive_seed, K(3, "seed"), fixed("moons"))
+
+
+@_new("diffusion.experiments.toy2d.derive_rng")
+def _(tmp):
+    return call(t2d.derive_rng, K(3, "seed"), fixed("moons"), view=lambda r: r.random(2))
+
+
+@_new("diffusion.experiments.toy2d.derive_generator")
+def _(tmp):
+    return call(
+        t2d.derive_generator,
+        K(3, "seed"),
+        fixed("moons"),
+        view=lambda g: torch.rand(2, generator=g),
+    )
+
+
+@_new("diffusion.experiments.toy2d.fmt_sigma")
+def _(tmp):
+    # "float", not "sigma": a label formatter, any number formats (σ = 0 included).
+    return call(t2d.fmt_sigma, K(0.5, "float"))
+
+
+@_new("diffusion.guidance.check_eta_batch")
+def _(tmp):
+    return call(
+        dguidance.check_eta_batch, K(torch.tensor([0.0, 0.5], dtype=_F64), "eta"), K(2, "count")
+    )
+
+
+@_new("diffusion.operators.base.check_float_dtype")
+def _(tmp):
+    from diffusion.operators import base
+
+    return call(base.check_float_dtype, K(_F64, "dtype"), fixed("dtype"))
+
+
+@_new("diffusion.training.alpha_tables")
+def _(tmp):
+    return call(training.alpha_tables, K(_s.linear_schedule(5), "schedule"))
+
+
+@_new("diffusion.training.diffuse")
+def _(tmp):
+    x0 = torch.ones(3, 2, dtype=_F64)
+    return call(
+        training.diffuse,
+        x0,
+        torch.tensor([1, 2, 3]),
+        torch.zeros(3, 2, dtype=_F64),
+        K(_s.linear_schedule(5), "schedule"),
+    )
+
+
+@_new("diffusion.training.ema_update")
+def _(tmp):
+    a, p = [torch.zeros(2)], [torch.ones(2)]
+    return call(training.ema_update, a, p, K(0.9, "prob"), view=lambda _: a)
+
+
+@_new("diffusion.training.check_plain")
+def _(tmp):
+    return call(training.check_plain, K({"a": [1, 2.5, "x"]}, "jsonable"), fixed("obj"))
+
+
+@_new("diffusion.training.check_out_file")
+def _(tmp):
+    return call(training.check_out_file, K(tmp / "m.pt", "outfile"), fixed("--out"))
+
+
+@_new("diffusion.training.check_out_dir")
+def _(tmp):
+    return call(training.check_out_dir, K(tmp / "o", "outdir"), fixed("--out"))
+
+
+for _name, _factory in _NEW.items():
+    _reg.EXEMPT.pop(_name, None)
+    _reg.entry(_name)(_factory)
+
+
+@_reg.entry("numerics.io.parent_folder")
+def _(tmp):
+    # "text", not "outfile": it makes the folder only; what is at the path is the writer's.
+    return call(_io.parent_folder, K(str(tmp / "sub" / "a.json"), "text"), fixed("path"))

@@ -70,11 +70,11 @@ def _(tmp):
     )
 
 
-exempt(
-    "numerics.schedule.Schedule",
-    "plain frozen record of arrays; built through the validating factories linear_schedule / "
-    "schedule_from_alpha_bar / respace (fuzzed); hand-built ones are the 'schedule' nonsense kind",
-)
+@entry("numerics.schedule.Schedule")
+def _(tmp):
+    s = sched(4)
+    fields = ("beta", "alpha", "alpha_bar", "one_minus_alpha_bar", "beta_tilde", "timesteps")
+    return call(schedule.Schedule, **{f: K(np.array(getattr(s, f)), "array") for f in fields})
 
 
 # --------------------------------------------------------------------------- validate

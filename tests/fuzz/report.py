@@ -6,7 +6,8 @@ results, named errors, silent NaN/Inf, silent wrong results, wrong exception typ
 not naming the argument, hangs. ``--list`` also prints one line per failing case;
 ``--write-known-failures FILE`` rewrites the fuzz lines of ``known_failures.txt`` (its
 command-line lines are kept; run it with ``--both`` to mark the cases failing in one profile
-only ``@deep`` / ``@quick``); ``--markdown`` prints one line per failing entry point.
+only ``@deep`` / ``@quick``); ``--markdown`` prints one line per failing entry point; ``--known`` (runs nothing) groups the
+lines of ``known_failures.txt`` by failure kind, first failing family and module.
 
 Run from the repository root with the repository on ``PYTHONPATH``.
 """
@@ -118,7 +119,13 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--markdown", action="store_true", help="one Markdown line per failing entry point"
     )
+    ap.add_argument(
+        "--known", action="store_true", help="group known_failures.txt by cause; run nothing"
+    )
     a = ap.parse_args(argv)
+    if a.known:
+        print("\n".join(known_summary()))
+        return 0
     profiles = [False, True] if a.both else [a.deep]
     fails = {}
     for deep in profiles:
@@ -178,6 +185,39 @@ def markdown(fails: dict[str, str]) -> list[str]:
         status, label = parts[0], parts[2] if parts[1] == "drawn" and len(parts) > 2 else parts[1]
         by_entry[entry].append(f"{arg} ({status}: {label})")
     return [f"- `{e}`: " + "; ".join(args) for e, args in sorted(by_entry.items())]
+
+
+def known_summary(path=C.KNOWN_FAILURES) -> list[str]:
+    """Counts of the known-failure lines: per failure kind (and first failing family), per
+    module, and the command-line lines per command, to see which root causes weigh most."""
+    kinds, families, modules, commands = Counter(), Counter(), Counter(), Counter()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parsed = C.parse_known_failure(line)
+        if parsed is None:
+            continue
+        cid, why = parsed[0], line.partition("#")[2].strip()
+        entry = cid.split("::", 1)[0]
+        if entry in {c.name for c in _commands()}:
+            commands[entry] += 1
+            continue
+        status, _, rest = why.partition(": ")
+        kinds[status] += 1
+        families[f"{status}: {rest.split(': ')[0].removeprefix('drawn: ')}"] += 1
+        parts = entry.split(".")
+        cut = next((i for i, p in enumerate(parts) if p[:1].isupper()), len(parts) - 1)
+        modules[".".join(parts[: max(cut, 1)])] += 1  # the module (a class's, a function's)
+    out = [f"known failures: {sum(kinds.values())} fuzz cases, {sum(commands.values())} CLI cases"]
+    for title, counter, most in (("kind", kinds, None), ("kind: first failing family", families, 15),
+                                 ("module", modules, 25), ("command", commands, None)):  # fmt: skip
+        out.append(f"by {title}:")
+        out += [f"  {n:4d}  {k}" for k, n in counter.most_common(most)]
+    return out
+
+
+def _commands():
+    from tests.cli.cases import COMMANDS
+
+    return COMMANDS
 
 
 def _heavy(cid: str) -> bool:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 from diffusion._paths import CONFIGS_DIR
 from diffusion.data.toy2d import DATASETS
+from numerics.io import as_path
 from numerics.schedule import Schedule, linear_schedule
+from numerics.validate import check_bool
 
 __all__ = [
     "CONFIG_PATH",
@@ -74,7 +76,8 @@ def load_config(path=None, *, quick: bool = False) -> dict:
         Unreadable file (missing, a folder, not UTF-8, not JSON), or a missing or invalid
         field (named).
     """
-    path = Path(path) if path is not None else CONFIG_PATH
+    quick = check_bool(quick, "quick")
+    path = as_path(path) if path is not None else CONFIG_PATH
     cfg = _read_object(path)
     if quick:
         over = cfg.get("quick", {})

@@ -20,6 +20,8 @@ import zlib
 import numpy as np
 import torch
 
+from numerics.validate import check_int
+
 __all__ = ["derive_generator", "derive_rng", "derive_seed"]
 
 
@@ -33,7 +35,7 @@ def derive_seed(seed: int, *names) -> int:
     >>> derive_seed(0, "pinwheel", "ours", 0.5)
     1910540596
     """
-    words = [int(seed) & 0xFFFFFFFF] + [zlib.crc32(str(n).encode()) for n in names]
+    words = [check_int(seed, "seed") & 0xFFFFFFFF] + [zlib.crc32(str(n).encode()) for n in names]
     return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint32)[0])
 
 

@@ -19,6 +19,8 @@ from diffusion.guidance import DPSGuidance
 from diffusion.operators import Identity
 from diffusion.sampler import sample
 from numerics.metrics import knn_kl_or_none, w2_empirical
+from numerics.schedule import check_schedule
+from numerics.validate import check_bool
 
 __all__ = ["dp_point", "oracle_posterior", "sweep_ours"]
 
@@ -59,6 +61,9 @@ def sweep_ours(
         Respace the schedule to this many steps (None: all T).
     variance : {"beta_tilde", "beta"}
     """
+    check_schedule(schedule)
+    check_bool(scale_by_beta, "scale_by_beta")
+    check_bool(progress, "progress")
     y = np.asarray(y, dtype=np.float64)
     if y.ndim != 2:
         raise ValueError(f"y: expected an (n, d) array, got shape {y.shape}")
