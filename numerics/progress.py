@@ -17,8 +17,13 @@ take several times its unloaded time).
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+
+import numpy as np
+
+from numerics.validate import as_scalar
 
 __all__ = ["ANNOUNCE_S", "CALIBRATION_S", "Progress", "announce", "format_seconds"]
 
@@ -29,6 +34,25 @@ CALIBRATION_S = 2.0
 ANNOUNCE_S = 30.0
 
 
+def _text(x, name: str) -> str:
+    if not isinstance(x, str):
+        raise TypeError(f"{name}: expected a string, got {type(x).__name__}")
+    return x
+
+
+def _count(x, name: str) -> int:
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or x < 0:
+        raise ValueError(f"{name}: expected an integer >= 0, got {x!r}")
+    return int(x)
+
+
+def _seconds(x, name: str) -> float:
+    val = as_scalar(x, name)
+    if not (math.isfinite(val) and val >= 0):
+        raise ValueError(f"{name}: expected a finite number of seconds >= 0, got {val!r}")
+    return val
+
+
 def format_seconds(s: float) -> str:
     """``"45 s"``, ``"3 min 20 s"``, ``"2 h 5 min"``.
 
@@ -37,7 +61,7 @@ def format_seconds(s: float) -> str:
     >>> format_seconds(44.6), format_seconds(200), format_seconds(7500)
     ('45 s', '3 min 20 s', '2 h 5 min')
     """
-    s = int(round(s))
+    s = int(round(_seconds(s, "s")))
     if s < 60:
         return f"{s} s"
     if s < 3600:
@@ -78,7 +102,8 @@ def announce(prog: str, what: str, seconds: float, basis: str, *, bar=None) -> b
     >>> announce("demo", "waiting", 1.0, "a guess")  # short: nothing printed
     False
     """
-    if not seconds > ANNOUNCE_S:
+    prog, what, basis = _text(prog, "prog"), _text(what, "what"), _text(basis, "basis")
+    if not _seconds(seconds, "seconds") > ANNOUNCE_S:
         return False
     _write(f"{prog}: {what}: about {format_seconds(seconds)} left ({basis})", bar)
     return True
@@ -125,8 +150,13 @@ class Progress:
         verb: str = "sampling",
         budget_s: float | None = None,
     ):
-        self.total, self.what, self.prog, self.verb = int(total), what, prog, verb
-        self.budget_s = budget_s
+        self.total, self.what = _count(total, "total"), _text(what, "what")
+        self.prog, self.verb = _text(prog, "prog"), _text(verb, "verb")
+        if not isinstance(bar, (bool, np.bool_)):
+            raise TypeError(f"bar: expected True or False, got {type(bar).__name__}")
+        if desc is not None:
+            _text(desc, "desc")
+        self.budget_s = None if budget_s is None else _seconds(budget_s, "budget_s")
         self.done = 0
         self.t_made = time.perf_counter()
         self.t0: float | None = None
@@ -139,6 +169,7 @@ class Progress:
 
     def update(self, n: int) -> None:
         """``n`` more units done (call it after every unit, e.g. every reverse step)."""
+        n = _count(n, "n")
         now = time.perf_counter()
         if self.t0 is None:  # the clock starts at the first finished unit (no loading time)
             self.t0 = now
@@ -164,7 +195,7 @@ class Progress:
 
     def write(self, line: str) -> None:
         """Print one line to stderr without breaking the bar."""
-        _write(line, self.bar)
+        _write(_text(line, "line"), self.bar)
 
     def close(self) -> None:
         if self.bar is not None:
