@@ -124,3 +124,16 @@ def test_the_from_python_example_runs(capsys):
     assert all(flat + 1.0 < v < 60.0 for v in values.values()), (flat, values)
     # eta = 0 is the low-distortion end (about 5 dB above eta = 1 here).
     assert values[0.0] > values[1.0] + 1.0, values
+
+
+def test_every_readme_command_has_a_measured_time():
+    """Each module run by a README command line has a row in ``## How long each command takes``
+    with a CPU time (a number and a unit, or an estimate saying from what)."""
+    table = _section("How long each command takes")
+    rows = [r for r in table.splitlines() if r.startswith("| `python")]
+    timed = {r.split("`")[1].split()[2] for r in rows}
+    missing = {c.split()[2] for c in COMMANDS} - timed
+    assert not missing, f"README commands without a time: {sorted(missing)}"
+    for r in rows:
+        cpu = r.split(" | ")[1]
+        assert re.search(r"\d+(\.\d+)? (s|min)", cpu), r
