@@ -66,6 +66,7 @@ from tqdm.auto import tqdm
 
 from diffusion.training.checkpoint import atomic_torch_save, load_plain
 from diffusion.training.ema import ema_update
+from numerics.progress import Progress
 
 __all__ = [
     "Critic",
@@ -345,6 +346,8 @@ def fit_pscgan(
     step = step0
     bar = tqdm(range(step0, c.steps), desc=desc, disable=not progress, initial=step0,
                total=c.steps)  # fmt: skip
+    eta = Progress(c.steps - step0, f"{c.steps - step0} generator steps", bar=False, prog=desc,
+                   verb="training", budget_s=max_seconds)  # fmt: skip
     for step in bar:
         g.requires_grad_(False)
         D.requires_grad_(True)
@@ -374,6 +377,7 @@ def fit_pscgan(
             ema_update(g_ema.parameters(), g.parameters(), c.ema)
         acc_p += penalty.item()
         acc_c += w1.item()
+        eta.update(1)
         at_log = (step + 1) % c.log_every == 0
         if at_log:
             log["penalty"].append(acc_p / c.log_every)

@@ -37,6 +37,7 @@ from diffusion.sampler import DivergenceError, sample
 from numerics.cli import ArgumentParser, UsageError, fail, positive_int, seed_int
 from numerics.gmm import GaussianMixture
 from numerics.metrics import conditional_mse, metric_floor, w2_empirical
+from numerics.progress import Progress
 from numerics.schedule import linear_schedule
 
 __all__ = ["CONFIGS", "ReportConfig", "build_parser", "main", "report", "run"]
@@ -133,6 +134,9 @@ def report(cfg: ReportConfig) -> None:
         f"Settings: n = {cfg.n} per eta, T = {cfg.steps}, seed {cfg.seed}, "
         f"sigma_y = {SIGMA_Y}, A = I, device {cfg.device}, torch {torch.__version__}.\n"
     )
+    n_runs = len(YS) * len(CONFIGS)
+    eta = Progress(n_runs, f"{n_runs} configurations x {len(ETAS) * cfg.n} chains x "
+                   f"{cfg.steps} steps", bar=False, prog="report_dps")  # fmt: skip
     for yname, y in YS.items():
         post = gmm.posterior(np.eye(2), SIGMA_Y, y)
         rng = np.random.default_rng(cfg.seed + 7)
@@ -145,6 +149,7 @@ def report(cfg: ReportConfig) -> None:
         print("|---|---|---|---|---|")
         for label, kind, opts in CONFIGS:
             res = run(y, kind, opts, cfg, prior=prior, post=post)
+            eta.update(1)
             if isinstance(res, str):
                 print(f"| {label} | all | {res} | | |", flush=True)
                 continue

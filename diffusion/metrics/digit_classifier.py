@@ -49,6 +49,7 @@ from diffusion.data.digits import digits16
 from diffusion.training.checkpoint import load_model, save_model
 from diffusion.training.outputs import check_out_file, weights_parser
 from numerics.cli import ArgumentParser, UsageError, fail, positive_int
+from numerics.progress import Progress
 
 __all__ = [
     "DEFAULT_PATH",
@@ -224,6 +225,8 @@ def train_classifier(
         log = dict(loss=[], val_acc=[])
         best, best_acc, best_epoch = None, -1.0, -1
         t0 = time.perf_counter()
+        eta = Progress(total, f"{epochs} epochs of {steps_per} batches", bar=False,
+                       prog="digit_classifier", verb="training")  # fmt: skip
         step = 0
         for epoch in tqdm(range(epochs), desc="train digit classifier", disable=not progress):
             model.train()
@@ -240,6 +243,7 @@ def train_classifier(
                 opt.step()
                 acc += loss.item() * idx.numel()
                 step += 1
+                eta.update(1)
             log["loss"].append(acc / n)
             va = evaluate_accuracy(model, xva, yva)
             log["val_acc"].append(va)

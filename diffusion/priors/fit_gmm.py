@@ -57,6 +57,7 @@ from numerics.cli import (
     seed_int,
 )
 from numerics.io import atomic_write
+from numerics.progress import Progress
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -235,9 +236,14 @@ def fit(cfg: FitConfig, command: str) -> tuple[Path, dict]:
         sklearn=sklearn.__version__,
     )
 
+    eta = Progress(cfg.max_iter, f"EM, at most {cfg.max_iter} iterations", bar=False,
+                   prog="fit_gmm_prior", verb="fitting")  # fmt: skip
+
     def checkpoint(w, mu, S, info):
         save_gmm(cfg.out, w, mu, S, command=command, meta=dict(base, **info))
         print(f"checkpoint: {json.dumps(info)}", flush=True)
+        if not cfg.quiet:  # the first chunk (with the k-means start) starts the clock
+            eta.update(info["n_iter"] - eta.done)
 
     w, mu, S, info = fit_patch_gmm(
         X,

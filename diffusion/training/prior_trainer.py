@@ -39,6 +39,7 @@ from diffusion.training.dsm import alpha_tables, dsm_loss
 from diffusion.training.ema import ema_decay_at, ema_update
 from numerics.cli import UsageError
 from numerics.io import atomic_write, write_json
+from numerics.progress import Progress, announce
 from numerics.schedule import linear_schedule
 
 __all__ = ["CHECKPOINT", "CONFIG", "LOG", "train"]
@@ -259,6 +260,17 @@ def _record(run: _Run, lv: float, bar) -> None:
     bar.update(1)
 
 
+def _estimate(iters: int | None, step: int, budget: float | None) -> Progress | None:
+    """The time estimate of a run (:mod:`numerics.progress`): measured over the first
+    iterations when ``iters`` bounds it (capped by the budget), else the budget itself."""
+    if iters is not None:
+        n = max(iters - step, 0)
+        return Progress(n, f"{n} iterations", bar=False, prog="train_prior", verb="training",
+                        budget_s=budget)  # fmt: skip
+    announce("train_prior", "training", budget, "the --minutes budget")
+    return None
+
+
 def train(
     data: torch.Tensor,
     out,
@@ -360,6 +372,7 @@ def train(
     budget = None if minutes is None else minutes * 60.0
     bar = tqdm(total=iters, initial=run.step, disable=not progress, desc="train_prior",
                mininterval=10.0, dynamic_ncols=True)  # fmt: skip
+    eta = _estimate(iters, run.step, budget)
     unet.train()
     while not (iters is not None and run.step >= iters):
         if budget is not None and time.perf_counter() - run.t_start >= budget:
@@ -369,6 +382,8 @@ def train(
             raise FloatingPointError(f"training loss is {lv} at iteration {run.step}")
         losses.append(lv)
         _record(run, lv, bar)
+        if eta is not None:
+            eta.update(1)
         if time.perf_counter() - last_ckpt >= ckpt_minutes * 60.0:
             el = time.perf_counter() - run.t_start
             _save(run, False, (run.step - run.step0) / max(el, 1e-9))

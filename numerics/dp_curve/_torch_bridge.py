@@ -18,12 +18,13 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def sample_torch(problem, post, schedule, eta_all, chain):
+def sample_torch(problem, post, schedule, eta_all, chain, callback=None):
     """Run ``diffusion.sampler.sample`` in float64 on the problem; returns an (N, d) numpy array.
 
     ``chain`` is the :class:`numerics.dp_curve.run.ChainSettings` of the run. Exact guidance
     uses the posterior mixture as the guidance (no network call); DPS runs over the exact prior
     denoiser with a dense operator, the same step as :func:`numerics.dps.dps_score`.
+    ``callback`` is the sampler's (called with x_T and after every step).
     """
     import torch
 
@@ -57,6 +58,7 @@ def sample_torch(problem, post, schedule, eta_all, chain):
         variance=chain.variance,
         start=chain.start,
         generator=gen,
+        callback=callback,
         progress=chain.progress,
         dtype=torch.float64,
         device=dev,

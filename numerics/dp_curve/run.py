@@ -33,6 +33,7 @@ from numerics.dp import dp_function, shrink
 from numerics.dp_curve.problem import Problem
 from numerics.dps import dps_score
 from numerics.metrics import conditional_mse, knn_kl, knn_kl_or_none, metric_floor, w2_empirical
+from numerics.progress import Progress
 from numerics.schedule import linear_schedule
 from numerics.validate import check_eta
 
@@ -256,7 +257,11 @@ def _score_fn(problem, post, schedule, chain):
 
 
 def _sample_chain(problem, post, schedule, eta_all, rng, chain):
-    """The end points x_0 of one chain per entry of ``eta_all``, an (N, d) array."""
+    """The end points x_0 of one chain per entry of ``eta_all``, an (N, d) array; prints the
+    time estimate of a long run (:mod:`numerics.progress`)."""
+    eta = Progress(schedule.T, f"{eta_all.shape[0]} chains x {schedule.T} steps", bar=False,
+                   prog="dp_curve")  # fmt: skip
+    step_done = lambda *_: eta.update(1)  # noqa: E731  (called at x_T too: the clock starts)
     if chain.sampler == "numpy":
         return run_posterior_chain(
             post,
@@ -267,13 +272,14 @@ def _sample_chain(problem, post, schedule, eta_all, rng, chain):
             start=chain.start,
             variance=chain.variance,
             score=_score_fn(problem, post, schedule, chain),
+            callback=step_done,
             progress=chain.progress,
         )
     from numerics.dp_curve._torch_bridge import (
         sample_torch,  # lazy: the only place numerics/ reaches torch
     )
 
-    return sample_torch(problem, post, schedule, eta_all, chain)
+    return sample_torch(problem, post, schedule, eta_all, chain, callback=step_done)
 
 
 def _trajectories(problem, post, schedule, rng, chain, *, etas=(0.0, 0.5, 1.0), k=6):

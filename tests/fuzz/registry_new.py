@@ -196,8 +196,6 @@ NOT_YET_FUZZED = (
     "diffusion.LinearOperator.prox_l2",
     "diffusion.experiments.restore.RestoreConfig.record",
     "diffusion.experiments.restore.Task.check_size",
-    "diffusion.experiments.restore.progress.Progress.update",
-    "diffusion.experiments.restore.progress.Progress.write",
     "diffusion.experiments.toy2d.Chain.build",
     "diffusion.experiments.toy2d.Chain.sweep",
     "diffusion.experiments.toy2d.DatasetPlan.build",
@@ -894,3 +892,37 @@ for _name, _factory in _NEW.items():
 def _(tmp):
     # "text", not "outfile": it makes the folder only; what is at the path is the writer's.
     return call(_io.parent_folder, K(str(tmp / "sub" / "a.json"), "text"), fixed("path"))
+# numerics.progress (session 25): the up-front time estimate every long command prints. The
+# labels (prog, what, basis, line) are message text, passed as they are (fixed).
+import numerics.progress as _progress  # noqa: E402
+from tests.fuzz.harness import fixed  # noqa: E402
+
+
+def _demo_progress():
+    return _progress.Progress(10, "10 steps", bar=False, prog="demo")
+
+
+@entry("numerics.progress.format_seconds")
+def _(tmp):
+    return call(_progress.format_seconds, 125.0)
+
+
+@entry("numerics.progress.announce")
+def _(tmp):
+    return call(_progress.announce, fixed("demo"), fixed("waiting"), 45.0, fixed("a guess"))
+
+
+@entry("numerics.progress.Progress")
+def _(tmp):
+    return call(_progress.Progress, 10, fixed("10 steps"), bar=False, prog=fixed("demo"),
+                then=lambda p: (p.update(1), p.update(9), p.done))  # fmt: skip
+
+
+@entry("numerics.progress.Progress.update")
+def _(tmp):
+    return call(_demo_progress().update, 3)
+
+
+@entry("numerics.progress.Progress.write")
+def _(tmp):
+    return call(_demo_progress().write, fixed("a line"))

@@ -61,6 +61,7 @@ from diffusion.training.checkpoint import atomic_torch_save, load_modules, save_
 from diffusion.training.dsm import alpha_tables as _alpha_tables
 from diffusion.training.dsm import dsm_loss
 from diffusion.training.ema import ema_update
+from numerics.progress import Progress
 from numerics.schedule import Schedule
 
 __all__ = [
@@ -186,6 +187,8 @@ def train_score(
     T = schedule.T
     losses, acc = [], 0.0
     t0 = time.perf_counter()
+    eta = Progress(steps, f"the score network, {steps} steps", bar=False, prog="toy2d",
+                   verb="training")  # fmt: skip
     net.train()
     for step in tqdm(range(steps), desc="train score net", disable=not progress, leave=False):
         for g in opt.param_groups:
@@ -200,6 +203,7 @@ def train_score(
         if avg is not None:
             ema_update(avg.parameters(), net.parameters(), ema)
         acc += loss.item()
+        eta.update(1)
         if (step + 1) % log_every == 0:
             losses.append(acc / log_every)
             acc = 0.0

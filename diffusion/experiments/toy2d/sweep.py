@@ -19,6 +19,7 @@ from diffusion.guidance import DPSGuidance
 from diffusion.operators import Identity
 from diffusion.sampler import sample
 from numerics.metrics import knn_kl_or_none, w2_empirical
+from numerics.progress import Progress
 from numerics.schedule import check_schedule
 from numerics.validate import check_bool
 
@@ -80,6 +81,8 @@ def sweep_ours(
         sigma_y=float(sigma_y) if form == "likelihood" else None,
         scale_by_beta=scale_by_beta,
     )
+    n_steps = steps if steps is not None else schedule.T
+    eta = Progress(n_steps, f"{k * n} chains x {n_steps} steps", bar=False, prog="toy2d")
     x0 = sample(
         denoiser,
         (k * n, d),
@@ -89,6 +92,7 @@ def sweep_ours(
         variance=variance,
         steps=steps if steps is not None and steps != schedule.T else None,
         generator=generator,
+        callback=lambda *_: eta.update(1),  # at x_T too: the clock starts there
         progress=progress,
         dtype=dtype,
     )
