@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib
 
-import torch
-
 import numpy as np
 import torch
 
@@ -217,7 +215,6 @@ exempt("diffusion.experiments.report_dps.run", NOT_YET + " (signature changed)")
 
 
 # --------------------------------------------------------------------------- ADM (issue 20)
-from tests.fuzz.harness import K, fixed  # noqa: E402  (appended section)
 
 _ADM_TINY = dict(
     image_size=16, num_channels=32, num_res_blocks=1, channel_mult="1,1",
@@ -487,9 +484,7 @@ for _name in (
 ):
     exempt(_name, MCGDIFF_DRIVER)
 # --------------------------------------------------------------------------- colour prior (#20)
-import numpy as np  # noqa: E402
 
-from tests.fuzz.harness import K  # noqa: E402
 
 
 def _rgb_images(n: int, seed: int = 0):
@@ -895,7 +890,6 @@ def _(tmp):
 # numerics.progress (session 25): the up-front time estimate every long command prints. The
 # labels (prog, what, basis, line) are message text, passed as they are (fixed).
 import numerics.progress as _progress  # noqa: E402
-from tests.fuzz.harness import fixed  # noqa: E402
 
 
 def _demo_progress():
