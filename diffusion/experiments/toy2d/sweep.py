@@ -17,11 +17,12 @@ import torch
 
 from diffusion.guidance import DPSGuidance
 from diffusion.operators import Identity
+from diffusion.operators.base import check_float_dtype
 from diffusion.sampler import sample
 from numerics.metrics import knn_kl_or_none, w2_empirical
 from numerics.progress import Progress
 from numerics.schedule import check_schedule
-from numerics.validate import check_bool
+from numerics.validate import check_bool, check_int
 
 __all__ = ["dp_point", "oracle_posterior", "sweep_ours"]
 
@@ -65,6 +66,9 @@ def sweep_ours(
     check_schedule(schedule)
     check_bool(scale_by_beta, "scale_by_beta")
     check_bool(progress, "progress")
+    dtype = check_float_dtype(dtype)
+    if steps is not None:
+        steps = check_int(steps, "steps", minimum=1)
     y = np.asarray(y, dtype=np.float64)
     if y.ndim != 2:
         raise ValueError(f"y: expected an (n, d) array, got shape {y.shape}")
