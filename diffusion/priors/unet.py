@@ -261,19 +261,23 @@ def _schedule_from_config(cfg_path: Path | None) -> Schedule:
 
 
 class _UNetEps(torch.nn.Module):
-    """``net(x_t, t) = unet(x_t, t - 1).sample`` in the UNet's dtype, returned in x_t's dtype."""
+    """``net(x_t, t) = unet(x_t, t - 1).sample`` in the UNet's dtype (under
+    :func:`torch.autocast` in ``autocast`` when set), returned in x_t's dtype."""
 
-    def __init__(self, unet, T: int):
+    def __init__(self, unet, T: int, autocast: torch.dtype | None = None):
         super().__init__()
         self.unet = unet
         self.T = int(T)
+        self.autocast = autocast
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         lo, hi = int(t.min()), int(t.max())
         if lo < 1 or hi > self.T:
             raise ValueError(f"t: expected time indices in 1..{self.T}, got [{lo}, {hi}]")
         p = next(self.unet.parameters())
-        out = self.unet(x_t.to(p.dtype), (t - 1).to(p.device)).sample
+        x = x_t.to(p.dtype)
+        with torch.autocast(x.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            out = self.unet(x, (t - 1).to(p.device)).sample
         return out.to(x_t.dtype)
 
 
@@ -293,6 +297,10 @@ class UNetPrior(EpsilonAdapter):
         Clamp :math:`\hat x_0` (None by default).
     source : str, optional
         Where the weights came from (for ``repr`` and reports).
+    autocast : {"none", "fp16", "bf16"}
+        Run the network under :func:`torch.autocast` in this dtype; the ε it returns and every
+        sampler update stay in the caller's dtype (fp16 on CUDA only,
+        :func:`diffusion.priors.adm_load.check_autocast`).
 
     Attributes
     ----------
@@ -301,10 +309,15 @@ class UNetPrior(EpsilonAdapter):
     source : str or None
     """
 
-    def __init__(self, unet, schedule, *, clip=None, source: str | None = None):
+    def __init__(self, unet, schedule, *, clip=None, source: str | None = None,
+                 autocast: str = "none"):  # fmt: skip
+        from diffusion.priors.adm_load import check_autocast
+
+        p = next(unet.parameters())
+        amp = check_autocast(autocast, p.device, p.dtype)
         unet.eval()
         unet.requires_grad_(False)
-        super().__init__(_UNetEps(unet, len(schedule.beta) - 1), schedule, clip=clip)
+        super().__init__(_UNetEps(unet, len(schedule.beta) - 1, amp), schedule, clip=clip)
         self.unet = unet
         cfg = unet.config
         s = cfg.sample_size
@@ -326,6 +339,7 @@ def load_unet_prior(
     device="cpu",
     dtype: torch.dtype = torch.float32,
     clip=None,
+    autocast: str = "none",
 ) -> UNetPrior:
     r"""Load a ``UNet2DModel`` checkpoint folder (or a registered name) as a denoiser.
 
@@ -342,6 +356,8 @@ def load_unet_prior(
         Parameter dtype (float32 default; a non-floating dtype is a TypeError).
     clip : (low, high), optional
         Clamp :math:`\hat x_0`.
+    autocast : {"none", "fp16", "bf16"}
+        Compute dtype of the network under :func:`torch.autocast` (:class:`UNetPrior`).
 
     Returns
     -------
@@ -427,4 +443,4 @@ def load_unet_prior(
             "refusing to run with randomly initialised layers"
         )
     unet = unet.to(device=device)
-    return UNetPrior(unet, schedule, clip=clip, source=str(folder))
+    return UNetPrior(unet, schedule, clip=clip, source=str(folder), autocast=autocast)

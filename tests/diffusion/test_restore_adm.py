@@ -88,7 +88,7 @@ def test_ffhq256_random_weights_restore_end_to_end(files, tmp_path):
         (["--prior", "gmm", "--arch", "ffhq256"], "--arch: applies to an ADM .pt file"),
         (["--prior", "{d}/small.pt", "--arch", "{d}/small.json", "--autocast", "bf16",
           "--dtype", "float64"], "--autocast bf16: applies to a float32 network"),
-        (["--prior", "gmm", "--autocast", "bf16"], "--autocast: applies to an ADM .pt file"),
+        (["--prior", "gmm", "--autocast", "bf16"], "--autocast: applies to a network prior"),
         (["--prior", "{d}/small.pt", "--arch", "ffhq256"],
          "entry 'time_embed.0.weight' has shape [128, 32], the network expects [512, 128]"),
         (["--prior", "{d}/missing.pt", "--arch", "{d}/small.json"],
@@ -129,3 +129,19 @@ def test_cuda_request_without_cuda_names_device_not_autocast(files, tmp_path, ca
             "--out", str(tmp_path / "o"), *QUICK]  # fmt: skip
     assert main(argv) == 2
     assert "--device cuda: no CUDA device available" in capsys.readouterr().err
+
+
+def test_autocast_applies_to_a_unet_folder_prior_and_is_recorded(tmp_path):
+    """``--autocast bf16`` with the shipped digit UNet: the run completes and its config
+    records the compute dtype (so a resume under another one is refused); a run without it
+    keeps the config of earlier versions (no ``autocast`` key)."""
+    import json
+
+    base = ["--task", "deblur", "--prior", "digits16", "--guidance", "dps", "--zeta", "ours",
+            "--n-images", "1", "--samples-per-image", "2", "--eta", "0,1", "--steps", "3",
+            "--no-progress"]  # fmt: skip
+    assert main([*base, "--autocast", "bf16", "--out", str(tmp_path / "bf")]) == 0
+    assert json.loads((tmp_path / "bf" / "config.json").read_text())["autocast"] == "bf16"
+    assert main([*base, "--out", str(tmp_path / "bf"), "--resume"]) == 2
+    assert main([*base, "--out", str(tmp_path / "f32")]) == 0
+    assert "autocast" not in json.loads((tmp_path / "f32" / "config.json").read_text())

@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "guided-diffusion configuration fields (default: none; required with "
                         "a .pt prior)")  # fmt: skip
     p.add_argument("--autocast", choices=("none", "fp16", "bf16"), default="none",
-                   help="run an ADM network under torch.autocast in this dtype (float32 "
-                        "updates; fp16 needs --device cuda)")  # fmt: skip
+                   help="run the network (ADM or UNet2DModel) under torch.autocast in this "
+                        "dtype (float32 updates; fp16 needs --device cuda)")  # fmt: skip
     p.add_argument("--sigma-y", type=positive_float, default=0.05,
                    help="measurement noise sd in [-1, 1] pixel units (0.05 = 6.4/255)")  # fmt: skip
     p.add_argument("--eta", type=parse_etas, default="0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1",

@@ -236,10 +236,12 @@ class RestoreConfig:
         _check_out(self.out_path)
 
     def _check_adm(self) -> None:
-        """``arch`` goes with an ADM ``.pt`` prior, and only there; ``autocast`` likewise."""
-        from diffusion.experiments.restore.priors import load_adm_file
+        """``arch`` goes with an ADM ``.pt`` prior, and only there; ``autocast`` with a network
+        (ADM or ``UNet2DModel``)."""
+        from diffusion.experiments.restore.priors import load_adm_file, load_unet_folder
 
         adm = self.prior.load is load_adm_file
+        net = adm or self.prior.load is load_unet_folder
         if adm and self.arch is None:
             raise UsageError(
                 f"--arch: required with --prior {self.prior.name} (an ADM .pt file): "
@@ -247,20 +249,25 @@ class RestoreConfig:
             )
         if not adm and self.arch is not None:
             raise UsageError("--arch: applies to an ADM .pt file given as --prior FILE only")
-        if not adm and self.autocast != "none":
-            raise UsageError("--autocast: applies to an ADM .pt file given as --prior FILE only")
+        if not net and self.autocast != "none":
+            raise UsageError(
+                f"--autocast: applies to a network prior, not to --prior {self.prior.name}"
+            )
         if adm and not self.files_mode:
             raise UsageError(
                 f"--prior {self.prior.name}: an ADM network restores your own images: pass "
                 "--input or --measurement"
             )
         if adm:
-            from diffusion.priors.adm_load import adm_config, check_autocast
+            from diffusion.priors.adm_load import adm_config
 
             try:
                 adm_config(self.arch)
             except ValueError as exc:
                 raise UsageError(f"--arch: {str(exc).removeprefix('arch: ')}") from None
+        if net:
+            from diffusion.priors.adm_load import check_autocast
+
             if self.device == "cuda" and not torch.cuda.is_available():
                 return  # (named by the --device check)
             try:
@@ -354,6 +361,8 @@ class RestoreConfig:
         )  # fmt: skip
         if self.guidance == "cov":  # other runs keep the config of earlier versions
             cfg["n_cg"] = self.n_cg
+        if self.autocast != "none":  # likewise
+            cfg["autocast"] = self.autocast
         if self.zeta_grid is not None:
             cfg["zeta_grid"] = list(self.zeta_grid)
         if self.baselines:  # runs without baselines keep the config of earlier versions

@@ -137,6 +137,8 @@ def files_record(config, sources: Sources, shape, run_T: int) -> dict:
 
         net = asdict(adm_config(config.arch))
         record.update(arch=str(config.arch), arch_config=net, autocast=config.autocast)
+    elif config.autocast != "none":  # a UNet2DModel under autocast
+        record["autocast"] = config.autocast
     return record
 
 

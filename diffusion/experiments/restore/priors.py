@@ -91,8 +91,9 @@ def load_unet_folder(config, schedule):
     opt = f"--prior {name}" if config.weights is None else "--weights"
     try:
         model = load_unet_prior(
-            config.weights_path, device=config.device, dtype=config.torch_dtype, clip=(-1.0, 1.0)
-        )
+            config.weights_path, device=config.device, dtype=config.torch_dtype, clip=(-1.0, 1.0),
+            autocast=config.autocast,
+        )  # fmt: skip
     except (OSError, ValueError) as exc:
         raise UsageError(f"{opt}: {exc}") from exc
     C, H, W = model.image_shape
