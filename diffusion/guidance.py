@@ -66,12 +66,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
 from diffusion.guidance_base import (
     ZETA_PRESETS,
     Guidance,
+    MeasurementGuidance,
     check_eta_batch,
     check_operator,
     measurement_batch,
@@ -88,6 +88,7 @@ __all__ = [
     "DPSGuidance",
     "ExactGuidance",
     "Guidance",
+    "MeasurementGuidance",
     "PiGDMGuidance",
     "check_eta_batch",
     "zeta_function",
@@ -149,7 +150,7 @@ class ExactGuidance(Guidance):
         return self.posterior
 
 
-class DPSGuidance(Guidance):
+class DPSGuidance(MeasurementGuidance):
     r"""Diffusion posterior sampling: a gradient step on the measurement residual of :math:`\hat x_0`.
 
     Parameters
@@ -207,23 +208,6 @@ class DPSGuidance(Guidance):
             f"DPSGuidance(form={self.form!r}, zeta={self._zeta_spec!r}, sigma_y={self.sigma_y}, "
             f"scale_by_beta={self.scale_by_beta}, operator={self.operator!r})"
         )
-
-    def zeta_values(self, eta) -> np.ndarray:
-        """ζ(η) as a float64 array of η's shape."""
-        return self.zeta(np.asarray(eta, dtype=np.float64))
-
-    def prepare(self, x_T, eta):
-        B = x_T.shape[0]
-        if tuple(x_T.shape[1:]) != tuple(self.operator.in_shape):
-            raise ValueError(
-                f"x_T: per-sample shape {list(x_T.shape[1:])} does not match the operator's "
-                f"input shape {list(self.operator.in_shape)}"
-            )
-        if self.y.shape[0] not in (1, B):
-            raise ValueError(f"y: has {self.y.shape[0]} measurements for a batch of {B}")
-        z = self.zeta_values(check_eta_batch(eta, B).numpy())
-        self._zeta_t = torch.as_tensor(z, dtype=x_T.dtype, device=x_T.device)
-        self._y_t = self.y.to(dtype=x_T.dtype, device=x_T.device)
 
     def __call__(self, x_t, step, t_model, model):
         if self._zeta_t is None:

@@ -152,6 +152,32 @@ class Guidance:
         return None
 
 
+class MeasurementGuidance(Guidance):
+    """Base of the guidances that pull toward a measurement ``y = A x`` with a weight ζ(η):
+    subclasses set ``operator``, ``y`` ([N, *out_shape], :func:`measurement_batch`) and
+    ``zeta`` (:func:`zeta_function`); ``prepare`` checks the batch against them and keeps
+    ζ(η) [B] and y on the batch's dtype and device (``_zeta_t``, ``_y_t``)."""
+
+    needs_grad = True
+
+    def zeta_values(self, eta) -> np.ndarray:
+        """ζ(η) as a float64 array of η's shape."""
+        return self.zeta(np.asarray(eta, dtype=np.float64))
+
+    def prepare(self, x_T, eta):
+        B = x_T.shape[0]
+        if tuple(x_T.shape[1:]) != tuple(self.operator.in_shape):
+            raise ValueError(
+                f"x_T: per-sample shape {list(x_T.shape[1:])} does not match the operator's "
+                f"input shape {list(self.operator.in_shape)}"
+            )
+        if self.y.shape[0] not in (1, B):
+            raise ValueError(f"y: has {self.y.shape[0]} measurements for a batch of {B}")
+        z = self.zeta_values(check_eta_batch(eta, B).numpy())
+        self._zeta_t = torch.as_tensor(z, dtype=x_T.dtype, device=x_T.device)
+        self._y_t = self.y.to(dtype=x_T.dtype, device=x_T.device)
+
+
 def check_operator(operator) -> None:
     """Raise ValueError naming ``operator`` unless it has ``.A``, ``.in_shape``, ``.out_shape``."""
     for attr in ("A", "in_shape", "out_shape"):

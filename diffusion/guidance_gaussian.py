@@ -58,8 +58,7 @@ import numpy as np
 import torch
 
 from diffusion.guidance_base import (
-    Guidance,
-    check_eta_batch,
+    MeasurementGuidance,
     check_operator,
     measurement_batch,
     zeta_function,
@@ -72,7 +71,7 @@ from numerics.validate import check_positive
 __all__ = ["CovarianceAwareGuidance", "PiGDMGuidance"]
 
 
-class _GaussianLikelihoodGuidance(Guidance):
+class _GaussianLikelihoodGuidance(MeasurementGuidance):
     """Shared part: operator, y, σ_y, ζ(η), ``prepare`` and the step δ from the score."""
 
     needs_grad = True
@@ -85,22 +84,6 @@ class _GaussianLikelihoodGuidance(Guidance):
         self._zeta_spec = zeta
         self.y = measurement_batch(operator, y)
         self._zeta_t: torch.Tensor | None = None
-
-    def zeta_values(self, eta) -> np.ndarray:
-        """ζ(η) as a float64 array of η's shape."""
-        return self.zeta(np.asarray(eta, dtype=np.float64))
-
-    def prepare(self, x_T, eta):
-        B = x_T.shape[0]
-        if tuple(x_T.shape[1:]) != tuple(self.operator.in_shape):
-            raise ValueError(
-                f"x_T: per-sample shape {list(x_T.shape[1:])} does not match the operator's "
-                f"input shape {list(self.operator.in_shape)}"
-            )
-        if self.y.shape[0] not in (1, B):
-            raise ValueError(f"y: has {self.y.shape[0]} measurements for a batch of {B}")
-        z = self.zeta_values(check_eta_batch(eta, B).numpy())
-        self._zeta_t = torch.as_tensor(z, dtype=x_T.dtype, device=x_T.device)
 
     def _weighted_residual(self, x, x0, r, alpha_bar: float) -> torch.Tensor:
         """:math:`A^\\top(\\sigma_y^2 I + A C_t A^\\top)^{-1} r`, ``[B, *in_shape]``."""

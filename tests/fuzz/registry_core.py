@@ -401,12 +401,12 @@ def _(tmp):
     )
 
 
-@entry("diffusion.guidance.DPSGuidance.zeta_values")
+@entry("diffusion.guidance.MeasurementGuidance.zeta_values")  # (on a DPSGuidance)
 def _(tmp):
     return call(dps().zeta_values, K(np.array([0.0, 0.5, 1.0]), "eta"))
 
 
-@entry("diffusion.guidance.DPSGuidance.prepare")
+@entry("diffusion.guidance.MeasurementGuidance.prepare")  # (on a DPSGuidance)
 def _(tmp):
     return call(dps().prepare, x2(), K(torch.tensor([0.0, 0.5, 1.0], dtype=F64), "eta"))
 
@@ -458,6 +458,10 @@ def _(tmp):
 
 
 exempt("diffusion.guidance.Guidance", "base class without state; its subclasses are fuzzed")
+exempt(
+    "diffusion.guidance.MeasurementGuidance",
+    "base class: its constructor is its subclasses' (fuzzed); its methods are fuzzed on a DPSGuidance",
+)
 exempt(
     "diffusion.guidance.Guidance.prepare",
     "base-class no-op hook; overridden and fuzzed in DPSGuidance/ExactGuidance",
