@@ -14,7 +14,6 @@ import pytest
 import scipy.ndimage as ndi
 import torch
 
-from diffusion.data.patches import patch_dataset
 from diffusion.experiments.restore import (
     PRIORS,
     TASKS,
@@ -27,18 +26,7 @@ from diffusion.experiments.restore import (
     run,
 )
 from diffusion.experiments.restore.chains import run_unit
-from diffusion.priors.fit_gmm import fit_patch_gmm, save_gmm
 from numerics.cli import UsageError
-
-
-@pytest.fixture(scope="module")
-def tiny_prior(tmp_path_factory):
-    """A quick K = 2 mixture of 8 x 8 fit-split patches (d = 64), 5 EM iterations."""
-    X = patch_dataset("fit", 400, size=8, seed=0)
-    w, mu, S, info = fit_patch_gmm(X, 2, max_iter=5, seed=0)
-    path = tmp_path_factory.mktemp("prior") / "tiny.npz"
-    save_gmm(path, w, mu, S, command="test fixture", meta=info)
-    return str(path)
 
 
 def _args(prior, out, *extra):

@@ -26,22 +26,11 @@ from threadpoolctl import threadpool_limits
 from diffusion.experiments.distributed import Dist, from_env, shard
 from diffusion.experiments.restore import main
 from diffusion.experiments.restore.run import STOP_AFTER_ENV
-from diffusion.priors.fit_gmm import fit_patch_gmm, save_gmm
 
 ROOT = Path(__file__).resolve().parents[2]
 N_IMAGES = 4  # four units of one image: two per rank
 
 
-@pytest.fixture(scope="module")
-def tiny_prior(tmp_path_factory):
-    """A quick K = 2 mixture of 8 x 8 fit-split patches (d = 64), 5 EM iterations."""
-    from diffusion.data.patches import patch_dataset
-
-    X = patch_dataset("fit", 400, size=8, seed=0)
-    w, mu, S, info = fit_patch_gmm(X, 2, max_iter=5, seed=0)
-    path = tmp_path_factory.mktemp("prior") / "tiny.npz"
-    save_gmm(path, w, mu, S, command="test fixture", meta=info)
-    return str(path)
 
 
 def _args(prior, out, *extra):
