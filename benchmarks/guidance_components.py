@@ -59,6 +59,24 @@ def end_point_stats(pb, X, A_rows, y_rows, sigma_y, prior=None) -> list[dict]:
     return out
 
 
+def _traced_sample(orig_sample, post, trace):
+    """``orig_sample`` whose callback also appends to ``trace``, per reverse step, the
+    posterior component of largest responsibility of each chain's Tweedie estimate."""
+
+    def traced(*a, callback=None, **kw):
+        def cb(i, t, x, x0):
+            if x0 is not None:
+                X0 = x0.detach().reshape(x0.shape[0], -1).double().numpy()
+                comp = np.argmax(post.responsibilities(X0), axis=1).tolist()
+                trace.append(dict(k=int(i), t=int(t), comp=comp))
+            if callback is not None:
+                callback(i, t, x, x0)
+
+        return orig_sample(*a, callback=cb, **kw)
+
+    return traced
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", default="sr2", help="(default: sr2)")
@@ -69,6 +87,9 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=25, help="reverse steps (default: 25)")
     p.add_argument("--n-cg", type=int, default=5, help="CG iterations of cov (default: 5)")
     p.add_argument("--curves", default="exact,cov,pigdm", help="(default: exact,cov,pigdm)")
+    p.add_argument("--trace", action="store_true",
+                   help="(one patch) also record, per reverse step, the posterior component of the "
+                        "largest responsibility of each chain's Tweedie estimate (default: off)")  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", default="guidance_components.json", help="(default: guidance_components.json)")
     args = p.parse_args(argv)
@@ -97,14 +118,27 @@ def main(argv=None):
               f"{', '.join(f'{v:.3f}' for v in w[:4])}, MMSE {pb.mmse:.4g}, between-component "
               f"share {between:.3f}, mean falls in k={k_mean}", flush=True)  # fmt: skip
     result = dict(args=vars(args), posteriors=posts, curves={})
+    if args.trace and args.n_images != 1:
+        p.error("--trace: expected --n-images 1")
+    import diffusion.sampler as sampler_mod
+
+    orig_sample = sampler_mod.sample
     for curve in args.curves.split(","):
         t0 = time.perf_counter()
+        trace = []
+        if args.trace:
+            post = problems[0].post
+
+            traced = _traced_sample(orig_sample, post, trace)
+            sampler_mod.sample = traced
         try:
             smp = run_unit(problems, curve, setup, None, zeta=None if curve == "exact" else 1.0)
         except DivergedError as exc:
             result["curves"][curve] = dict(diverged=str(exc))
             print(f"{curve}: diverged ({exc})", flush=True)
             continue
+        finally:
+            sampler_mod.sample = orig_sample
         per_eta = []
         for e, eta in enumerate(etas):
             pts = []
@@ -121,6 +155,23 @@ def main(argv=None):
                   flush=True)  # fmt: skip
             print("        (patch, k*, w_k*, prior w) " + " ".join(f"({q['i']},{q['k']},{q['w_k']:.3g},{q['w_prior']:.3g})" for q in pts), flush=True)
         result["curves"][curve] = dict(per_eta=per_eta, seconds=round(time.perf_counter() - t0, 1))
+        if trace:
+            final = trace[-1]["comp"]
+            # per chain: the first step from which the component of the Tweedie estimate
+            # stays the final one (trace is in reverse-step order, k = T-1 ... 0)
+            settle = []
+            for c in range(len(final)):
+                s_k = trace[-1]["t"]
+                for rec in reversed(trace):
+                    if rec["comp"][c] != final[c]:
+                        break
+                    s_k = rec["t"]
+                settle.append(s_k)
+            weights = [float(post.weights[c]) for c in final]
+            result["curves"][curve]["trace"] = dict(steps=trace, final=final, settle_t=settle)
+            print(f"{curve:6s} trace: final component per chain {final} (posterior weights "
+                  f"{', '.join(f'{w:.3g}' for w in weights)}); model time t from which it no "
+                  f"longer changes: {settle}", flush=True)  # fmt: skip
         write_json(args.json, result, sort_keys=True)
     return 0
 
