@@ -15,7 +15,7 @@ error to the posterior mean m, in MMSE units:
 Per curve and η, the means over images and samples are printed and written to ``--json``.
 
 Run: ``nice -n 10 python benchmarks/guidance_components.py --task sr2 --sigma-y 0.05
-[--eta 0,1] [--n-images 4] [--samples-per-image 4] [--steps 25] [--n-cg 5] [--threads 1]
+[--eta 0,1] [--n-images 4] [--samples-per-image 4] [--steps 25] [--n-cg 5] [--trace] [--threads 1]
 [--json comp.json]``
 """
 
