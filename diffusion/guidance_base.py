@@ -154,7 +154,7 @@ class Guidance:
 
 class MeasurementGuidance(Guidance):
     """Base of the guidances that pull toward a measurement ``y = A x`` with a weight ζ(η):
-    subclasses set ``operator``, ``y`` ([N, *out_shape], :func:`measurement_batch`) and
+    subclasses set ``operator``, ``y`` (``[N, *out_shape]``, :func:`measurement_batch`) and
     ``zeta`` (:func:`zeta_function`); ``prepare`` checks the batch against them and keeps
     ζ(η) [B] and y on the batch's dtype and device (``_zeta_t``, ``_y_t``)."""
 
