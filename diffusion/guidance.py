@@ -68,6 +68,7 @@ import math
 
 import torch
 
+from diffusion._checks import check_flag, check_tensor
 from diffusion.guidance_base import (
     ZETA_PRESETS,
     Guidance,
@@ -78,7 +79,7 @@ from diffusion.guidance_base import (
     zeta_function,
 )
 from diffusion.guidance_gaussian import CovarianceAwareGuidance, PiGDMGuidance
-from diffusion.models import call_denoiser
+from diffusion.models import _call_denoiser, check_time
 from diffusion.schedule import append_dims
 from numerics.validate import check_positive
 
@@ -126,23 +127,44 @@ class ExactGuidance(Guidance):
     @classmethod
     def from_prior(cls, prior, A, sigma_y, y) -> ExactGuidance:
         """``ExactGuidance(prior.posterior(A, sigma_y, y))``; A an array or an operator."""
+        if not callable(getattr(prior, "posterior", None)):
+            raise TypeError(
+                f"prior: expected an analytic prior with .posterior (GaussianPrior/MixturePrior), "
+                f"got {type(prior).__name__}"
+            )
         return cls(prior.posterior(A, sigma_y, y))
 
     def __repr__(self) -> str:
         return f"ExactGuidance({self.posterior!r})"
 
-    def prepare(self, x_T, eta):
-        D = math.prod(x_T.shape[1:])
-        if D != self.posterior.d:
+    def _check_x(self, x, name):
+        D = math.prod(x.shape[1:])
+        if x.ndim < 2 or D != self.posterior.d:
             raise ValueError(
-                f"x_T: {D} values per sample do not match the posterior's dimension "
-                f"{self.posterior.d}"
+                f"{name}: {D} values per sample (shape {list(x.shape)}) do not match the "
+                f"posterior's dimension {self.posterior.d}"
             )
 
-    def __call__(self, x_t, step, t_model, model):
-        return call_denoiser(self.posterior, x_t, t_model), None
+    def _check_model(self, model):
+        """The model is not used (the posterior is the denoiser)."""
+
+    def _time_source(self, model):
+        return self.posterior
+
+    def prepare(self, x_T, eta):
+        check_tensor(x_T, "x_T", finite=True)
+        self._check_x(x_T, "x_T")
+        check_eta_batch(eta, x_T.shape[0])
+
+    def _guide(self, x_t, step, t_model, model):
+        return _call_denoiser(self.posterior, x_t, t_model), None
 
     def hessian(self, x_t, t_model):
+        r"""Hessian of :math:`\log p_t(x_t \mid y)`, ``[B or 1, D, D]``, for ``x_t`` [B, ...]
+        (finite, ``posterior.d`` values per sample) and time indices ``t_model``."""
+        check_tensor(x_t, "x_t", finite=True)
+        self._check_x(x_t, "x_t")
+        t_model = check_time(t_model, x_t, t_name="t_model", T=self.posterior.schedule.T)
         return self.posterior.hessian(x_t, t_model)
 
     @property
@@ -197,7 +219,7 @@ class DPSGuidance(MeasurementGuidance):
         elif sigma_y is not None:
             sigma_y = check_positive(sigma_y, "sigma_y")
         self.operator, self.form, self.sigma_y = operator, form, sigma_y
-        self.scale_by_beta = bool(scale_by_beta)
+        self.scale_by_beta = check_flag(scale_by_beta, "scale_by_beta")
         self.zeta = zeta_function(zeta)
         self._zeta_spec = zeta
         self.y = measurement_batch(operator, y)
@@ -209,12 +231,17 @@ class DPSGuidance(MeasurementGuidance):
             f"scale_by_beta={self.scale_by_beta}, operator={self.operator!r})"
         )
 
-    def __call__(self, x_t, step, t_model, model):
+    def _guide(self, x_t, step, t_model, model):
         if self._zeta_t is None:
             raise ValueError("DPSGuidance: call prepare(x_T, eta) first (the sampler does)")
         with torch.enable_grad():
             x = x_t.detach().requires_grad_(True)
-            x0 = call_denoiser(model, x, t_model)
+            x0 = _call_denoiser(model, x, t_model)
+            if not x0.requires_grad:
+                raise ValueError(
+                    "model: its output does not depend differentiably on x_t (no autograd "
+                    "graph); DPSGuidance differentiates through the denoiser"
+                )
             r = (self._y_t - self.operator.A(x0)).reshape(x.shape[0], -1)
             if self.form == "likelihood":
                 loss = (r * r).sum(1) / (2.0 * self.sigma_y**2)

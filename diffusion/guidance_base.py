@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
+from diffusion._checks import check_tensor
+from diffusion.models import check_time
 from diffusion.schedule import StepCoefficients
 from numerics.validate import as_array
 
@@ -36,8 +38,12 @@ ZETA_PRESETS: dict[str, dict[float, float]] = {
 def check_eta_batch(eta, B: int) -> torch.Tensor:
     """η as a float64 CPU tensor [B] with values in [0, 1] (a scalar is broadcast to the batch).
 
-    Raises ValueError naming ``eta`` for a wrong shape, NaN/Inf or values outside [0, 1].
+    Raises ValueError naming ``eta`` for a wrong shape, NaN/Inf or values outside [0, 1],
+    and naming ``B`` (the batch size) unless it is an int >= 1.
     """
+    if isinstance(B, bool) or not isinstance(B, (int, np.integer)) or B < 1:
+        raise ValueError(f"B: expected the batch size, an integer >= 1, got {B!r}")
+    B = int(B)
     if isinstance(eta, torch.Tensor):
         e = eta.detach().cpu().to(torch.float64)
     else:
@@ -107,6 +113,7 @@ def zeta_function(zeta) -> Callable[[np.ndarray], np.ndarray]:
                 raise ValueError(f"zeta: callable returned {out!r}; expected finite values >= 0")
             return out
 
+        f(np.array(_ETAS))  # refuse a callable that is bad on the grid now, not mid-run
         return f
     if isinstance(zeta, bool):
         raise ValueError(f"zeta: expected a number, callable, table or preset name, got {zeta!r}")
@@ -137,7 +144,47 @@ class Guidance:
         """Check compatibility with the batch ``x_T`` [B, ...] and per-sample ``eta`` [B]."""
 
     def __call__(self, x_t, step: StepCoefficients, t_model: torch.Tensor, model):
+        """One guided step at ``x_t`` [B, ...]: ``(x0_hat [B, ...], delta [B, ...] or None)``.
+
+        Checks its arguments (``x_t`` finite, of the guidance's per-sample shape; ``step`` a
+        :class:`~diffusion.schedule.StepCoefficients`; ``t_model`` time indices of the
+        model's base schedule) and that the step is finite, then runs ``_guide``. The sampler
+        calls ``_guide`` directly, with arguments it has checked once.
+        """
+        self._check_ready()
+        x_t = check_tensor(x_t, "x_t", finite=True)
+        self._check_x(x_t, "x_t")
+        if not isinstance(step, StepCoefficients):
+            raise TypeError(f"step: expected a StepCoefficients, got {type(step).__name__}")
+        self._check_model(model)
+        T = getattr(getattr(self._time_source(model), "schedule", None), "T", None)
+        t_model = check_time(t_model, x_t, t_name="t_model", T=T if isinstance(T, int) else None)
+        x0, delta = self._guide(x_t, step, t_model, model)
+        if not bool(torch.isfinite(x0).all()) or (
+            delta is not None and not bool(torch.isfinite(delta).all())
+        ):
+            raise ValueError(
+                "model: the guided step is not finite at this x_t (the model's output, or an "
+                f"overflow of {x_t.dtype})"
+            )
+        return x0, delta
+
+    def _guide(self, x_t, step, t_model, model):
         raise NotImplementedError  # pragma: no cover
+
+    def _check_ready(self) -> None:
+        """Raise ValueError if the guidance needs a ``prepare`` it has not had."""
+
+    def _check_x(self, x: torch.Tensor, name: str) -> None:
+        """Per-sample shape of a state ``x`` [B, ...] (``name`` in messages); subclasses."""
+
+    def _check_model(self, model) -> None:
+        if not callable(model):
+            raise TypeError(f"model: expected a callable denoiser, got {type(model).__name__}")
+
+    def _time_source(self, model):
+        """The denoiser whose base schedule ``t_model`` indexes."""
+        return model
 
     def hessian(self, x_t: torch.Tensor, t_model: torch.Tensor) -> torch.Tensor:
         """Hessian of log p_t(x_t | y) on flattened x_t ([B or 1, D, D]); not available here."""
@@ -161,16 +208,39 @@ class MeasurementGuidance(Guidance):
     needs_grad = True
 
     def zeta_values(self, eta) -> np.ndarray:
-        """ζ(η) as a float64 array of η's shape."""
-        return self.zeta(np.asarray(eta, dtype=np.float64))
+        """ζ(η) as a float64 array of η's shape (η finite, in [0, 1])."""
+        if isinstance(eta, torch.Tensor):
+            eta = eta.detach().cpu()
+        try:
+            e = np.asarray(eta, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"eta: expected numbers in [0, 1], got {eta!r}") from exc
+        if not np.all(np.isfinite(e)) or np.any(e < 0) or np.any(e > 1):
+            raise ValueError(f"eta: expected finite values in [0, 1], got {eta!r}")
+        return self.zeta(e)
 
-    def prepare(self, x_T, eta):
-        B = x_T.shape[0]
-        if tuple(x_T.shape[1:]) != tuple(self.operator.in_shape):
+    def _check_ready(self):
+        if getattr(self, "_zeta_t", None) is None:
             raise ValueError(
-                f"x_T: per-sample shape {list(x_T.shape[1:])} does not match the operator's "
+                f"{type(self).__name__}: call prepare(x_T, eta) first (the sampler does)"
+            )
+
+    def _check_x(self, x, name):
+        if tuple(x.shape[1:]) != tuple(self.operator.in_shape):
+            raise ValueError(
+                f"{name}: per-sample shape {list(x.shape[1:])} does not match the operator's "
                 f"input shape {list(self.operator.in_shape)}"
             )
+        zt = getattr(self, "_zeta_t", None)
+        if name == "x_t" and zt is not None and zt.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"{name}: a batch of {x.shape[0]}, but prepare() was given {zt.shape[0]}"
+            )
+
+    def prepare(self, x_T, eta):
+        check_tensor(x_T, "x_T", finite=True)
+        B = x_T.shape[0]
+        self._check_x(x_T, "x_T")
         if self.y.shape[0] not in (1, B):
             raise ValueError(f"y: has {self.y.shape[0]} measurements for a batch of {B}")
         z = self.zeta_values(check_eta_batch(eta, B).numpy())

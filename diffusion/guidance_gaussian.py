@@ -63,7 +63,7 @@ from diffusion.guidance_base import (
     measurement_batch,
     zeta_function,
 )
-from diffusion.models import call_denoiser
+from diffusion.models import _call_denoiser, check_time
 from diffusion.operators.base import _conjugate_gradient
 from diffusion.schedule import append_dims
 from numerics.validate import check_positive
@@ -109,17 +109,23 @@ class _GaussianLikelihoodGuidance(MeasurementGuidance):
         if not 0.0 < a < 1.0:
             raise ValueError(f"alpha_bar: expected a number in (0, 1), got {alpha_bar!r}")
         self.operator.check_input(x_t, "x_t")
+        t_model = check_time(t_model, x_t, t_name="t_model")
         y = self.y.to(dtype=x_t.dtype, device=x_t.device)
         if y.shape[0] not in (1, x_t.shape[0]):
             raise ValueError(f"y: has {y.shape[0]} measurements for a batch of {x_t.shape[0]}")
         with torch.enable_grad():
             x = x_t.detach().requires_grad_(True)
-            x0 = call_denoiser(model, x, t_model)
+            x0 = _call_denoiser(model, x, t_model)
+            if not x0.requires_grad:
+                raise ValueError(
+                    "model: its output does not depend differentiably on x_t (no autograd "
+                    f"graph); {type(self).__name__} differentiates through the denoiser"
+                )
             w = self._weighted_residual(x, x0, y - self.operator.A(x0), a)
             (score,) = torch.autograd.grad(x0, x, grad_outputs=w.detach())
         return x0.detach(), score
 
-    def __call__(self, x_t, step, t_model, model):
+    def _guide(self, x_t, step, t_model, model):
         if self._zeta_t is None:
             raise ValueError(
                 f"{type(self).__name__}: call prepare(x_T, eta) first (the sampler does)"

@@ -36,11 +36,14 @@ References
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
-from diffusion.schedule import TorchSchedule, append_dims, as_torch_schedule
+from diffusion._checks import check_finite, check_result, check_tensor
+from diffusion.schedule import TorchSchedule, append_dims, as_torch_schedule, check_time_tensor
 
 __all__ = [
     "Denoiser",
@@ -54,29 +57,35 @@ __all__ = [
 ]
 
 
-def check_time(t, x: torch.Tensor, *, name: str = "x_t") -> torch.Tensor:
+def check_time(t, x: torch.Tensor, *, name: str = "x_t", t_name: str = "t", T=None) -> torch.Tensor:
     """Return the time index ``t`` as an int64 tensor [B] on ``x``'s device.
 
     An int (or 0-d tensor) is broadcast to the batch; a tensor must have shape [B]. ``x``
-    (called ``name`` in messages) must be a tensor with a batch axis.
+    (called ``name`` in messages) must be a floating tensor with data and a non-empty batch
+    axis; ``t`` (called ``t_name``) integer indices >= 0, and <= ``T`` when ``T`` is given.
     """
-    if not isinstance(x, torch.Tensor) or x.ndim < 1:
-        what = type(x).__name__ if not isinstance(x, torch.Tensor) else "a 0-d tensor"
-        raise ValueError(f"{name}: expected a torch.Tensor [B, ...], got {what}")
+    check_tensor(x, name)
     B = x.shape[0]
-    try:
-        t = torch.as_tensor(t, device=x.device)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise TypeError(f"t: expected integer time indices, got {type(t).__name__}") from exc
-    if t.dtype.is_floating_point or t.dtype == torch.bool or t.is_complex():
-        raise ValueError(f"t: expected integer time indices, got dtype {t.dtype}")
+    t = check_time_tensor(t, x.device, t_name)
     if t.ndim == 0:
         t = t.expand(B)
     if t.shape != (B,):
         raise ValueError(
-            f"t: expected shape [{B}] (one time index per sample), got {list(t.shape)}"
+            f"{t_name}: expected shape [{B}] (one time index per sample of {name}), "
+            f"got {list(t.shape)}"
         )
-    return t.long()
+    if T is not None and bool(((t < 0) | (t > T)).any()):
+        raise ValueError(
+            f"{t_name}: expected time indices in [0, {T}], got {int(t.min())}..{int(t.max())}"
+        )
+    return t
+
+
+def _schedule_T(model):
+    """``T`` of a denoiser's base schedule, or None when it carries none."""
+    base = getattr(model, "schedule", None)
+    T = getattr(base, "T", None)
+    return T if isinstance(T, int) else None
 
 
 def _check_output(out, x: torch.Tensor, what: str) -> torch.Tensor:
@@ -90,19 +99,57 @@ def _check_output(out, x: torch.Tensor, what: str) -> torch.Tensor:
     return out
 
 
-def call_denoiser(model: Callable, x_t: torch.Tensor, t) -> torch.Tensor:
-    """Evaluate ``model(x_t, t)`` and check it returned a tensor of ``x_t``'s shape.
-
-    Raises
-    ------
-    ValueError
-        If the output is not a tensor of the input's shape.
-    """
-    t = check_time(t, x_t)
-    out = _check_output(model(x_t, t), x_t, "model")
+def _call_denoiser(model: Callable, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """:func:`call_denoiser` without the data checks, for a checked int64 ``t`` [B]: the
+    sampler's per-step path (no device synchronisation; divergence is the sampler's check)."""
+    if isinstance(model, Denoiser):
+        out = _check_output(model._denoise(x_t, t), x_t, "model")
+    else:
+        out = _check_output(model(x_t, t), x_t, "model")
     if out.dtype != x_t.dtype:
         out = out.to(x_t.dtype)
     return out
+
+
+def call_denoiser(model: Callable, x_t: torch.Tensor, t) -> torch.Tensor:
+    """Evaluate ``model(x_t, t)`` and check it returned a finite tensor of ``x_t``'s shape.
+
+    Parameters
+    ----------
+    model : callable ``model(x_t, t) -> x0_hat``
+    x_t : finite floating tensor [B, ...]
+    t : int or int64 tensor [B]
+        Within the model's base schedule ``[0, model.schedule.T]`` when it carries one.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument: a non-callable model, a non-tensor or non-finite ``x_t``, bad
+        time indices, or an output that is not a finite tensor of the input's shape.
+    """
+    if not callable(model):
+        raise TypeError(f"model: expected a callable denoiser, got {type(model).__name__}")
+    check_tensor(x_t, "x_t", finite=True)
+    t = check_time(t, x_t, T=_schedule_T(model))
+    out = _call_denoiser(model, x_t, t)
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError("model: returned NaN or Inf (or overflowed) for a finite x_t")
+    return out
+
+
+def _tweedie_inputs(x0_hat, x_t, t, schedule):
+    """Checked (x0_hat, x_t, t, TorchSchedule) of :func:`score_from_denoiser`."""
+    check_tensor(x_t, "x_t", finite=True)
+    check_tensor(x0_hat, "x0_hat", finite=True)
+    if x0_hat.shape != x_t.shape:
+        raise ValueError(
+            f"x0_hat: shape {list(x0_hat.shape)} differs from x_t's {list(x_t.shape)}"
+        )
+    if x0_hat.device != x_t.device:
+        raise ValueError(f"x0_hat: on {x0_hat.device}, x_t on {x_t.device}")
+    ts = as_torch_schedule(schedule)
+    t = check_time(t, x_t, T=ts.T)
+    return x0_hat.to(x_t.dtype), ts, t
 
 
 def score_from_denoiser(
@@ -112,31 +159,42 @@ def score_from_denoiser(
 
     Parameters
     ----------
-    x0_hat, x_t : tensors [B, ...]
-    t : int64 tensor [B]
+    x0_hat, x_t : finite floating tensors [B, ...] of one shape
+    t : int or int64 tensor [B]
         Indices into ``schedule``.
     schedule : TorchSchedule or numerics Schedule
+
+    Returns
+    -------
+    tensor [B, ...] in ``x_t``'s dtype (ValueError naming the inputs if it overflows)
     """
-    ts = as_torch_schedule(schedule)
+    x0_hat, ts, t = _tweedie_inputs(x0_hat, x_t, t, schedule)
     ab = append_dims(ts.gather("alpha_bar", t, x_t), x_t.ndim)
     omab = append_dims(ts.gather("one_minus_alpha_bar", t, x_t), x_t.ndim)
-    return (ab.sqrt() * x0_hat - x_t) / omab
+    return check_result((ab.sqrt() * x0_hat - x_t) / omab, "x0_hat, x_t, t")
 
 
 def eps_from_denoiser(
     x0_hat: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, schedule
 ) -> torch.Tensor:
-    r""":math:`\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}\hat x_0)/\sqrt{1 - \bar\alpha_t}`."""
-    ts = as_torch_schedule(schedule)
+    r""":math:`\hat\varepsilon = (x_t - \sqrt{\bar\alpha_t}\hat x_0)/\sqrt{1 - \bar\alpha_t}`.
+
+    Arguments as :func:`score_from_denoiser`; returns a tensor [B, ...].
+    """
+    x0_hat, ts, t = _tweedie_inputs(x0_hat, x_t, t, schedule)
     ab = append_dims(ts.gather("alpha_bar", t, x_t), x_t.ndim)
     omab = append_dims(ts.gather("one_minus_alpha_bar", t, x_t), x_t.ndim)
-    return (x_t - ab.sqrt() * x0_hat) / omab.sqrt()
+    return check_result((x_t - ab.sqrt() * x0_hat) / omab.sqrt(), "x0_hat, x_t, t")
 
 
 class Denoiser:
     """Base class of denoisers: ``__call__(x_t, t) -> x0_hat`` over a base ``schedule``.
 
-    Subclasses implement :meth:`denoise`; ``__call__`` checks ``t`` and the output shape.
+    Subclasses implement :meth:`denoise` (or, for unchecked internals, ``_denoise``);
+    ``__call__`` checks ``x_t`` (a finite floating tensor with a non-empty batch; ``d``
+    values per sample when the subclass sets an int attribute ``d``), ``t`` (within the base
+    schedule) and the output (a finite tensor of ``x_t``'s shape), with one device
+    synchronisation before and one after the call.
 
     Parameters
     ----------
@@ -144,45 +202,96 @@ class Denoiser:
         The base schedule the model's time index refers to.
     """
 
+    #: How messages name the callable that produced a bad output.
+    _output_name = "denoiser"
+
     def __init__(self, schedule):
         self.schedule: TorchSchedule = as_torch_schedule(schedule)
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+    def _denoise(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.denoise(x_t, t)
+
+    def _check_inputs(self, x_t, t) -> torch.Tensor:
+        """Checked ``t`` as int64 [B] (and ``x_t``): one synchronisation."""
+        check_tensor(x_t, "x_t")
+        d = getattr(self, "d", None)
+        if isinstance(d, int) and (x_t.ndim < 2 or math.prod(x_t.shape[1:]) != d):
+            raise ValueError(
+                f"x_t: expected shape [B, ...] with {d} values per sample, got {list(x_t.shape)}"
+            )
         t = check_time(t, x_t)
-        return _check_output(self.denoise(x_t, t), x_t, type(self).__name__)
+        T = self.schedule.T
+        if not bool((torch.isfinite(x_t).all() & ((t >= 0) & (t <= T)).all()).item()):
+            check_finite(x_t, "x_t")
+            raise ValueError(
+                f"t: expected time indices in [0, {T}], got {int(t.min())}..{int(t.max())}"
+            )
+        return t
+
+    def _check_out(self, out, x_t) -> torch.Tensor:
+        _check_output(out, x_t, type(self).__name__)
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(
+                f"{self._output_name}: returned NaN or Inf for a finite x_t (or x_t too large "
+                f"for {x_t.dtype})"
+            )
+        return out
+
+    def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        t = self._check_inputs(x_t, t)
+        return self._check_out(self._denoise(x_t, t), x_t)
 
     def score(self, x_t: torch.Tensor, t) -> torch.Tensor:
         r""":math:`\nabla\log p_t(x_t)` from the denoiser (:func:`score_from_denoiser`)."""
-        t = check_time(t, x_t)
+        t = self._check_inputs(x_t, t)
         return score_from_denoiser(self(x_t, t), x_t, t, self.schedule)
 
 
+def _check_clip(clip):
+    if clip is None:
+        return None
+    msg = f"clip: expected (low, high) with finite numbers low < high, got {clip!r}"
+    try:
+        lo, hi = clip
+    except (TypeError, ValueError) as exc:
+        raise ValueError(msg) from exc
+    if any(isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating))
+           for c in (lo, hi)):  # fmt: skip
+        raise ValueError(msg)
+    lo, hi = float(lo), float(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(msg)
+    return lo, hi
+
+
 class _NetAdapter(Denoiser):
+    _output_name = "net"
+
     def __init__(self, net: Callable, schedule, *, clip=None):
         super().__init__(schedule)
         if not callable(net):
             raise ValueError(f"net: expected a callable net(x_t, t), got {type(net).__name__}")
-        if clip is not None:
-            lo, hi = (float(c) for c in clip)
-            if not lo < hi:
-                raise ValueError(f"clip: expected (low, high) with low < high, got {clip!r}")
-            clip = (lo, hi)
         self.net = net
-        self.clip = clip
+        self.clip = _check_clip(clip)
 
     def _net(self, x_t, t):
         return _check_output(self.net(x_t, t), x_t, f"{type(self).__name__}.net")
 
     def _coefs(self, x_t, t):
-        ab = append_dims(self.schedule.gather("alpha_bar", t, x_t), x_t.ndim)
-        omab = append_dims(self.schedule.gather("one_minus_alpha_bar", t, x_t), x_t.ndim)
+        ab = append_dims(self.schedule._take("alpha_bar", t, x_t), x_t.ndim)
+        omab = append_dims(self.schedule._take("one_minus_alpha_bar", t, x_t), x_t.ndim)
         return ab, omab
 
     def _finish(self, x0):
         return x0 if self.clip is None else x0.clamp(*self.clip)
+
+    def denoise(self, x_t, t):
+        r""":math:`\hat x_0` [B, ...] for ``x_t`` [B, ...] and time indices ``t`` (int or [B]),
+        with the checks of ``__call__``."""
+        return self(x_t, t)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.net).__name__}, {self.schedule!r})"
@@ -205,7 +314,7 @@ class EpsilonAdapter(_NetAdapter):
         Clamp :math:`\hat x_0` (the DPS reference code clips to [-1, 1]).
     """
 
-    def denoise(self, x_t, t):
+    def _denoise(self, x_t, t):
         ab, omab = self._coefs(x_t, t)
         return self._finish((x_t - omab.sqrt() * self._net(x_t, t)) / ab.sqrt())
 
@@ -220,7 +329,7 @@ class X0Adapter(_NetAdapter):
     clip : (low, high), optional
     """
 
-    def denoise(self, x_t, t):
+    def _denoise(self, x_t, t):
         return self._finish(self._net(x_t, t))
 
 
@@ -235,6 +344,6 @@ class ScoreAdapter(_NetAdapter):
     clip : (low, high), optional
     """
 
-    def denoise(self, x_t, t):
+    def _denoise(self, x_t, t):
         ab, omab = self._coefs(x_t, t)
         return self._finish((x_t + omab * self._net(x_t, t)) / ab.sqrt())

@@ -85,7 +85,7 @@ from diffusion.divergence import (
     check_divergence,
 )
 from diffusion.guidance import Guidance, check_eta_batch
-from diffusion.models import call_denoiser
+from diffusion.models import _call_denoiser
 from diffusion.schedule import TorchSchedule, append_dims
 from numerics.schedule import Schedule, respace
 
@@ -298,6 +298,9 @@ def sample(
             x = _randn(shape, gens).to(device=device, dtype=dtype)
     if guidance is not None:
         guidance.prepare(x, eta_w)
+        # built-in guidances: the unchecked step (its arguments are checked here, once)
+        builtin = type(guidance)._guide is not Guidance._guide
+        guide = guidance._guide if builtin else guidance
 
     # ---- the reverse chain
     tT = int(ts.timesteps[T])
@@ -314,9 +317,9 @@ def sample(
                 st = ts.step(k)
                 t_model = torch.full((B,), st.t_model, dtype=torch.long, device=device)
                 if guidance is None:
-                    x0, delta = call_denoiser(model, x, t_model), None
+                    x0, delta = _call_denoiser(model, x, t_model), None
                 else:
-                    x0, delta = guidance(x, st, t_model, model)
+                    x0, delta = guide(x, st, t_model, model)
                     if x0.shape != x.shape:
                         raise ValueError(f"guidance: returned x0_hat of shape {list(x0.shape)}")
                 mean = st.c0 * x0 + st.cx * x

@@ -54,10 +54,31 @@ def append_dims(v: torch.Tensor, ndim: int) -> torch.Tensor:
     >>> append_dims(torch.ones(4), 4).shape
     torch.Size([4, 1, 1, 1])
     """
-    extra = ndim - v.ndim
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"v: expected a torch.Tensor, got {type(v).__name__}")
+    if isinstance(ndim, bool) or not isinstance(ndim, (int, np.integer)):
+        raise TypeError(f"ndim: expected an integer, got {ndim!r}")
+    extra = int(ndim) - v.ndim
     if extra < 0:
         raise ValueError(f"v: has {v.ndim} dims, more than the target ndim={ndim}")
     return v.reshape(*v.shape, *([1] * extra))
+
+
+def check_time_tensor(t, device, name: str = "t") -> torch.Tensor:
+    """Time indices ``t`` (an int or an integer tensor) as an int64 tensor on ``device``.
+
+    Raises TypeError/ValueError naming ``name`` for a non-integer, a negative or a meta
+    tensor (the range against a schedule is the caller's check).
+    """
+    if isinstance(t, torch.Tensor):
+        if t.is_meta:
+            raise ValueError(f"{name}: a meta tensor has no data")
+        if t.dtype.is_floating_point or t.is_complex() or t.dtype == torch.bool:
+            raise ValueError(f"{name}: expected integer time indices, got dtype {t.dtype}")
+        return t.to(device=device, dtype=torch.long)
+    if isinstance(t, bool) or not isinstance(t, (int, np.integer)):
+        raise TypeError(f"{name}: expected integer time indices, got {t!r}")
+    return torch.tensor(int(t), dtype=torch.long, device=device)
 
 
 @dataclass(frozen=True)
@@ -138,7 +159,9 @@ class TorchSchedule:
     def __repr__(self) -> str:
         return f"TorchSchedule({self.schedule!r})"
 
-    def gather(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    def gather(
+        self, name: str, t: torch.Tensor, like: torch.Tensor, *, t_name: str = "t"
+    ) -> torch.Tensor:
         """Values of field ``name`` at per-sample indices ``t`` [B], in ``like``'s dtype and device.
 
         Parameters
@@ -147,6 +170,8 @@ class TorchSchedule:
         t : int64 tensor [B] (or int)
         like : tensor
             Supplies dtype and device.
+        t_name : str
+            What messages call ``t`` (the caller's argument name).
 
         Returns
         -------
@@ -154,17 +179,32 @@ class TorchSchedule:
         """
         if name not in _FIELDS:
             raise ValueError(f"name: expected one of {_FIELDS}, got {name!r}")
+        if not isinstance(like, torch.Tensor) or not like.is_floating_point() or like.is_meta:
+            what = f"{like.dtype} on {like.device}" if isinstance(like, torch.Tensor) else type(
+                like
+            ).__name__
+            raise TypeError(f"like: expected a floating-point tensor with data, got {what}")
+        t = check_time_tensor(t, like.device, t_name)
         key = (name, like.dtype, like.device)
         table = self._cache.get(key)
         if table is None:
             table = getattr(self, name).to(device=like.device, dtype=like.dtype)
             self._cache[key] = table
-        t = torch.as_tensor(t, device=like.device)
-        if t.dtype not in (torch.int64, torch.int32):
-            raise ValueError(f"t: expected an integer tensor of time indices, got {t.dtype}")
-        if t.numel() and (int(t.min()) < 0 or int(t.max()) > self.T):
-            raise ValueError(f"t: expected time indices in [0, {self.T}], got {t.min()}..{t.max()}")
-        return table[t.long()]
+        if t.numel() and bool(((t < 0) | (t > self.T)).any()):
+            raise ValueError(
+                f"{t_name}: expected time indices in [0, {self.T}], got "
+                f"{int(t.min())}..{int(t.max())}"
+            )
+        return table[t]
+
+    def _take(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """:meth:`gather` without the checks, for checked int64 ``t`` (no synchronisation)."""
+        key = (name, like.dtype, like.device)
+        table = self._cache.get(key)
+        if table is None:
+            table = getattr(self, name).to(device=like.device, dtype=like.dtype)
+            self._cache[key] = table
+        return table[t]
 
     def step(self, k: int) -> StepCoefficients:
         """Coefficients of reverse step ``k`` (1..T) as float64 Python floats."""

@@ -91,7 +91,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from diffusion.models import call_denoiser
+from diffusion.models import _call_denoiser
 from diffusion.operators import LinearOperator
 from diffusion.sampler import DivergenceError, check_divergence
 from diffusion.schedule import as_torch_schedule
@@ -313,7 +313,7 @@ def diffpir(
     with torch.no_grad():
         for k in tqdm(range(sched.T, 0, -1), desc="DiffPIR", disable=not progress, leave=False):
             t_model = int(sched.timesteps[k])
-            x0 = call_denoiser(model, x, torch.full((B,), t_model, dtype=torch.long, device=device))
+            x0 = _call_denoiser(model, x, torch.full((B,), t_model, dtype=torch.long, device=device))
             x0p = operator.prox_l2(x0, ys, rho=float(rho[k]))
             eps_hat = (x - math.sqrt(ab[k]) * x0p) / math.sqrt(omab[k])
             z = _randn(shape, generator).to(device=device, dtype=dtype)

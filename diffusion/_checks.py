@@ -1,0 +1,111 @@
+"""Argument checks shared by the library core (sampler, denoisers, guidance, operators).
+
+Each raises ``TypeError`` (wrong type) or ``ValueError`` (wrong value) whose message starts
+with the argument's name. Checks that need the data (finiteness) synchronise with the device;
+the sampler runs them once at entry, not per step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+__all__ = ["check_device", "check_finite", "check_flag", "check_tensor", "check_result"]
+
+
+def check_tensor(
+    x, name: str, *, min_ndim: int = 1, floating: bool = True, finite: bool = False
+) -> torch.Tensor:
+    """Return ``x`` if it is a real tensor with data and a non-empty batch axis.
+
+    Parameters
+    ----------
+    x : torch.Tensor [B, ...]
+        ``B >= 1`` when ``min_ndim >= 1``.
+    name : str
+        The argument's name, for messages.
+    min_ndim : int
+        Fewest dimensions accepted.
+    floating : bool
+        Require a floating-point dtype (else any real dtype; complex is always refused).
+    finite : bool
+        Also require every entry finite (synchronises with the device).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.is_meta:
+        raise ValueError(f"{name}: a meta tensor has no data")
+    if x.is_complex() or (floating and not x.is_floating_point()):
+        want = "floating-point" if floating else "real"
+        raise TypeError(f"{name}: expected a {want} tensor, got dtype {x.dtype}")
+    if x.ndim < min_ndim:
+        raise ValueError(f"{name}: expected at least {min_ndim} dims, got shape {list(x.shape)}")
+    if min_ndim >= 1 and x.shape[0] == 0:
+        raise ValueError(f"{name}: empty batch (shape {list(x.shape)})")
+    if finite:
+        check_finite(x, name)
+    return x
+
+
+def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Raise ValueError naming ``name`` unless every entry of ``x`` is finite."""
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: contains NaN or Inf")
+    return x
+
+
+def check_result(out: torch.Tensor, names: str) -> torch.Tensor:
+    """Raise ValueError naming the inputs ``names`` if a computed ``out`` is not finite
+    (an overflow of the dtype, or a non-finite value returned by a callable argument)."""
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(
+            f"{names}: the result is not finite (NaN or Inf from these inputs, or an overflow "
+            f"of {out.dtype})"
+        )
+    return out
+
+
+def check_device(device, name: str = "device") -> torch.device:
+    """``device`` as a ``torch.device`` that exists here and holds data (no ``meta``)."""
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: not a torch device: {device!r}") from exc
+    if d.type == "meta":
+        raise ValueError(f"{name}: the meta device holds no data; expected e.g. 'cpu' or 'cuda'")
+    if d.type != "cpu":
+        try:
+            torch.empty(0, device=d)
+        except Exception as exc:  # noqa: BLE001 - any failure means the device is unusable
+            raise ValueError(f"{name}: device {device!r} is not available here ({exc})") from exc
+    return d
+
+
+def check_flag(value, name: str) -> bool:
+    """``value`` as a bool; only ``True``/``False`` (and numpy bools) are accepted."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name}: expected True or False, got {value!r}")
+
+
+def check_int(value, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """``value`` as an int in ``[minimum, maximum]`` (bools and floats refused)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
+    if ok and value >= minimum and (maximum is None or value <= maximum):
+        return int(value)
+    rng = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+    raise ValueError(f"{name}: expected an integer {rng}, got {value!r}")
+
+
+def check_positive_or_none(value, name: str) -> float | None:
+    """None, or a number > 0 (``inf`` is refused: give None to switch the check off)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a positive number or None, got {value!r}")
+    v = float(value)
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name}: expected a finite number > 0 or None, got {value!r}")
+    return v
