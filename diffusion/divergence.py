@@ -15,6 +15,8 @@ import numbers
 
 import torch
 
+from diffusion._checks import check_int, check_positive_or_none, check_tensor
+
 __all__ = ["DIVERGENCE_CHECK_EVERY", "DivergenceError", "DivergenceWatch", "check_divergence"]
 
 #: Reverse steps between divergence checks (host synchronisations) off the CPU.
@@ -44,10 +46,21 @@ def check_divergence(
 ) -> None:
     """Raise :class:`DivergenceError` if ``x`` [B, ...] has a non-finite entry or ``|x| > max_abs``.
 
-    ``max_abs`` None checks only for non-finite values. One device synchronisation when
-    nothing is wrong. The message names ``who``, the reverse step ``k``, the model time, how
+    ``x`` is a floating tensor with a non-empty batch, ``max_abs`` a finite number > 0 or
+    None (None checks only for non-finite values), ``k >= 1`` and ``t_model >= 0`` ints
+    (TypeError/ValueError naming them otherwise). One device synchronisation when nothing
+    is wrong. The message names ``who``, the reverse step ``k``, the model time, how
     many samples are affected and the largest ``|x|``, then ``hint``.
     """
+    check_tensor(x, "x")
+    max_abs = check_positive_or_none(max_abs, "max_abs")
+    k = check_int(k, "k", minimum=1)
+    t_model = check_int(t_model, "t_model", minimum=0)
+    _check_divergence(x, max_abs, k=k, t_model=t_model, who=who, hint=hint)
+
+
+def _check_divergence(x, max_abs, *, k: int, t_model: int, who: str = "sampler", hint: str = ""):
+    """:func:`check_divergence` for checked arguments (the sampler's per-step call)."""
     limit = math.inf if max_abs is None else float(max_abs)
     amax = x.abs().amax()
     if bool(torch.isfinite(amax) & (amax <= limit)):

@@ -78,10 +78,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from diffusion._checks import check_device, check_flag, check_positive_or_none
 from diffusion.divergence import (
     DIVERGENCE_CHECK_EVERY,
     DivergenceError,
     DivergenceWatch,
+    _check_divergence,
     check_divergence,
 )
 from diffusion.guidance import Guidance, check_eta_batch
@@ -219,7 +221,16 @@ def sample(
         _check_base_schedule(obj, ts, who)
 
     # ---- state shape, dtype, device
+    if device is not None:
+        device = check_device(device)
+    progress = check_flag(progress, "progress")
+    max_abs = check_positive_or_none(max_abs, "max_abs")
     if isinstance(x_T, torch.Tensor):
+        if x_T.is_meta or x_T.is_complex() or x_T.ndim < 1 or x_T.shape[0] == 0:
+            raise ValueError(
+                f"x_T: expected a real tensor with data and a non-empty batch, got {x_T.dtype} "
+                f"{list(x_T.shape)} on {x_T.device}"
+            )
         if start == "exact":
             raise ValueError("x_T: start='exact' draws x_T itself; pass its shape instead")
         if not x_T.is_floating_point() or x_T.ndim < 2:
@@ -244,8 +255,6 @@ def sample(
     eta_w = eta64.to(device=device, dtype=dtype)
     sq_eta = append_dims(eta_w.sqrt(), ndim)
     gens = _check_generators(generator, B)
-    if max_abs is not None and not (float(max_abs) > 0):
-        raise ValueError(f"max_abs: expected a positive number or None, got {max_abs!r}")
     if check_every is None:
         check_every = 1 if device.type == "cpu" else DIVERGENCE_CHECK_EVERY
     elif isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)):
@@ -307,7 +316,7 @@ def sample(
     hint = _divergence_hint(guidance)
     watch = None
     if check_every > 1:
-        limit = None if max_abs is None or math.isinf(float(max_abs)) else float(max_abs)
+        limit = max_abs
         watch = DivergenceWatch(T, B, limit, dtype=dtype, device=device, hint=hint)
     if callback is not None:
         callback(T, tT, x, None)
@@ -334,7 +343,7 @@ def sample(
                     noise = _exact_noise(hess(x, t_model), z, st)
                 x = mean + sq_eta * noise
                 if watch is None:
-                    check_divergence(x, max_abs, k=st.k, t_model=st.t_model, hint=hint)
+                    _check_divergence(x, max_abs, k=st.k, t_model=st.t_model, hint=hint)
                 else:
                     watch.record(x, st.k, st.t_model)
                     if (T - k + 1) % check_every == 0 or k == 1:
