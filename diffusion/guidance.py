@@ -76,11 +76,12 @@ from diffusion.guidance_base import (
     check_eta_batch,
     check_operator,
     measurement_batch,
+    op_apply,
     zeta_function,
 )
 from diffusion.guidance_gaussian import CovarianceAwareGuidance, PiGDMGuidance
 from diffusion.models import _call_denoiser, check_time
-from diffusion.schedule import append_dims
+from diffusion.schedule import _append_dims as append_dims
 from numerics.validate import check_positive
 
 __all__ = [
@@ -242,7 +243,7 @@ class DPSGuidance(MeasurementGuidance):
                     "model: its output does not depend differentiably on x_t (no autograd "
                     "graph); DPSGuidance differentiates through the denoiser"
                 )
-            r = (self._y_t - self.operator.A(x0)).reshape(x.shape[0], -1)
+            r = (self._y_t - op_apply(self.operator)(x0)).reshape(x.shape[0], -1)
             if self.form == "likelihood":
                 loss = (r * r).sum(1) / (2.0 * self.sigma_y**2)
             else:

@@ -257,6 +257,17 @@ def check_operator(operator) -> None:
             )
 
 
+def op_apply(operator, adjoint: bool = False):
+    """``operator.A`` (``A_adjoint``) without the per-call finiteness check for a
+    :class:`~diffusion.operators.LinearOperator` (a guided step's state is checked by the
+    sampler's divergence watch), else the method itself."""
+    from diffusion.operators.base import LinearOperator
+
+    if isinstance(operator, LinearOperator):
+        return operator._A_adjoint if adjoint else operator._A
+    return operator.A_adjoint if adjoint else operator.A
+
+
 def measurement_batch(operator, y) -> torch.Tensor:
     """The measurement as a finite floating tensor ``[N, *operator.out_shape]``.
 

@@ -61,11 +61,12 @@ from diffusion.guidance_base import (
     MeasurementGuidance,
     check_operator,
     measurement_batch,
+    op_apply,
     zeta_function,
 )
 from diffusion.models import _call_denoiser, check_time
 from diffusion.operators.base import _conjugate_gradient
-from diffusion.schedule import append_dims
+from diffusion.schedule import _append_dims as append_dims
 from numerics.validate import check_positive
 
 __all__ = ["CovarianceAwareGuidance", "PiGDMGuidance"]
@@ -121,7 +122,7 @@ class _GaussianLikelihoodGuidance(MeasurementGuidance):
                     "model: its output does not depend differentiably on x_t (no autograd "
                     f"graph); {type(self).__name__} differentiates through the denoiser"
                 )
-            w = self._weighted_residual(x, x0, y - self.operator.A(x0), a)
+            w = self._weighted_residual(x, x0, y - op_apply(self.operator)(x0), a)
             (score,) = torch.autograd.grad(x0, x, grad_outputs=w.detach())
         return x0.detach(), score
 
@@ -191,15 +192,15 @@ class CovarianceAwareGuidance(_GaussianLikelihoodGuidance):
         )
 
     def _weighted_residual(self, x, x0, r, alpha_bar):
-        op, s2 = self.operator, self.sigma_y**2
+        A, At, s2 = op_apply(self.operator), op_apply(self.operator, True), self.sigma_y**2
         c = (1.0 - alpha_bar) / math.sqrt(alpha_bar)
 
         def matvec(u):  # (σ² I + c A J Aᵀ) u, one VJP through the retained graph
-            (jt,) = torch.autograd.grad(x0, x, grad_outputs=op.A_adjoint(u), retain_graph=True)
-            return s2 * u + c * op.A(jt)
+            (jt,) = torch.autograd.grad(x0, x, grad_outputs=At(u), retain_graph=True)
+            return s2 * u + c * A(jt)
 
         u = _conjugate_gradient(matvec, r.detach(), max_iter=self.n_cg)
-        return op.A_adjoint(u)
+        return At(u)
 
 
 class PiGDMGuidance(_GaussianLikelihoodGuidance):

@@ -43,7 +43,13 @@ import numpy as np
 import torch
 
 from diffusion._checks import check_finite, check_result, check_tensor
-from diffusion.schedule import TorchSchedule, append_dims, as_torch_schedule, check_time_tensor
+from diffusion.schedule import (
+    TorchSchedule,
+    _append_dims,
+    append_dims,
+    as_torch_schedule,
+    check_time_tensor,
+)
 
 __all__ = [
     "Denoiser",
@@ -131,7 +137,9 @@ def call_denoiser(model: Callable, x_t: torch.Tensor, t) -> torch.Tensor:
         raise TypeError(f"model: expected a callable denoiser, got {type(model).__name__}")
     check_tensor(x_t, "x_t", finite=True)
     t = check_time(t, x_t, T=_schedule_T(model))
-    out = _call_denoiser(model, x_t, t)
+    out = _check_output(model(x_t, t), x_t, "model")  # a Denoiser checks x_t against itself
+    if out.dtype != x_t.dtype:
+        out = out.to(x_t.dtype)
     if not bool(torch.isfinite(out).all()):
         raise ValueError("model: returned NaN or Inf (or overflowed) for a finite x_t")
     return out
@@ -281,8 +289,8 @@ class _NetAdapter(Denoiser):
         return _check_output(self.net(x_t, t), x_t, f"{type(self).__name__}.net")
 
     def _coefs(self, x_t, t):
-        ab = append_dims(self.schedule._take("alpha_bar", t, x_t), x_t.ndim)
-        omab = append_dims(self.schedule._take("one_minus_alpha_bar", t, x_t), x_t.ndim)
+        ab = _append_dims(self.schedule._take("alpha_bar", t, x_t), x_t.ndim)
+        omab = _append_dims(self.schedule._take("one_minus_alpha_bar", t, x_t), x_t.ndim)
         return ab, omab
 
     def _finish(self, x0):

@@ -45,7 +45,7 @@ def append_dims(v: torch.Tensor, ndim: int) -> torch.Tensor:
 
     Parameters
     ----------
-    v : tensor of shape [B] (or any shape with ``v.ndim <= ndim``)
+    v : real tensor of shape [B] (or any shape with ``v.ndim <= ndim``), finite
     ndim : int
         Number of dimensions of the tensor ``v`` is to broadcast against.
 
@@ -56,9 +56,18 @@ def append_dims(v: torch.Tensor, ndim: int) -> torch.Tensor:
     """
     if not isinstance(v, torch.Tensor):
         raise TypeError(f"v: expected a torch.Tensor, got {type(v).__name__}")
+    if v.is_complex() or v.is_meta:
+        raise ValueError(f"v: expected a real tensor with data, got {v.dtype} on {v.device}")
     if isinstance(ndim, bool) or not isinstance(ndim, (int, np.integer)):
         raise TypeError(f"ndim: expected an integer, got {ndim!r}")
-    extra = int(ndim) - v.ndim
+    if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+        raise ValueError("v: contains NaN or Inf")
+    return _append_dims(v, int(ndim))
+
+
+def _append_dims(v: torch.Tensor, ndim: int) -> torch.Tensor:
+    """:func:`append_dims` without the checks on ``v``'s values (per-step use)."""
+    extra = ndim - v.ndim
     if extra < 0:
         raise ValueError(f"v: has {v.ndim} dims, more than the target ndim={ndim}")
     return v.reshape(*v.shape, *([1] * extra))

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import torch
 
+from diffusion._checks import check_device
 from numerics.validate import check_positive
 
 __all__ = ["ComposedOperator", "LinearOperator", "adjointness_test", "check_float_dtype"]
@@ -49,7 +50,13 @@ def _as_int(value, name: str, *, minimum: int) -> int:
 
 
 def _as_float64_cpu(value, name: str) -> torch.Tensor:
-    """A finite float64 CPU copy of an array-like or tensor."""
+    """A finite float64 CPU copy of an array-like or tensor (complex refused)."""
+    if (isinstance(value, torch.Tensor) and value.is_complex()) or (
+        not isinstance(value, torch.Tensor) and np.iscomplexobj(value)
+    ):
+        raise ValueError(f"{name}: expected real numbers, got a complex array")
+    if isinstance(value, torch.Tensor) and value.is_meta:
+        raise ValueError(f"{name}: a meta tensor has no data")
     try:
         if isinstance(value, torch.Tensor):
             t = value.detach().to(device="cpu", dtype=torch.float64).clone()
@@ -129,12 +136,25 @@ class LinearOperator:
         return math.prod(self.out_shape)
 
     def A(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the operator: ``[B, *in_shape] -> [B, *out_shape]`` (shape checked)."""
+        """Apply the operator: ``[B, *in_shape] -> [B, *out_shape]``.
+
+        ``x`` is checked (a floating tensor of that shape) and so is the result: finite,
+        else ValueError naming ``x`` (NaN/Inf in ``x``, or an overflow of its dtype); one
+        device synchronisation. Guidance calls the unchecked ``_A`` per step.
+        """
+        return _checked_result(self._A(x), x, "x")
+
+    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """Apply the exact adjoint: ``[B, *out_shape] -> [B, *in_shape]`` (checked as :meth:`A`)."""
+        return _checked_result(self._A_adjoint(y), y, "y")
+
+    def _A(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`A` with the shape check only (no synchronisation)."""
         self._check_shape(x, self.in_shape, "x")
         return self._apply(x)
 
-    def A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        """Apply the exact adjoint: ``[B, *out_shape] -> [B, *in_shape]`` (shape checked)."""
+    def _A_adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """:meth:`A_adjoint` with the shape check only (no synchronisation)."""
         self._check_shape(y, self.out_shape, "y")
         return self._apply_adjoint(y)
 
@@ -142,9 +162,20 @@ class LinearOperator:
         return self.A(x)
 
     def forward(self, x: torch.Tensor, noise=None) -> torch.Tensor:
-        """Simulate a measurement: ``noise(A(x))`` when a noise model is given, else ``A(x)``."""
+        """Simulate a measurement: ``noise(A(x))`` when a noise model is given, else ``A(x)``.
+
+        ``noise`` is a callable ``y -> y + n`` (e.g. :class:`~diffusion.operators.GaussianNoise`)
+        or None; its result must be a finite tensor of ``A(x)``'s shape.
+        """
+        if noise is not None and not callable(noise):
+            raise TypeError(f"noise: expected a callable noise model or None, got {noise!r}")
         y = self.A(x)
-        return y if noise is None else noise(y)
+        if noise is None:
+            return y
+        out = noise(y)
+        if not isinstance(out, torch.Tensor) or out.shape != y.shape:
+            raise ValueError(f"noise: expected a tensor of shape {list(y.shape)}, got {out!r}")
+        return _checked_result(out, y, "noise")
 
     def check_input(self, x, name: str = "x") -> torch.Tensor:
         """Check ``x`` is a finite floating tensor ``[B, *in_shape]``; return it, else ValueError."""
@@ -176,13 +207,14 @@ class LinearOperator:
         """
         dtype = check_float_dtype(dtype)
         batch_size = _as_int(batch_size, "batch_size", minimum=1)
+        max_entries = _as_int(max_entries, "max_entries", minimum=1)
         m, d = self.out_dim, self.in_dim
         if m * d > max_entries:
             raise ValueError(
                 f"as_matrix: the matrix would have {m} x {d} = {m * d} entries > max_entries="
                 f"{max_entries}; use A / A_adjoint instead or raise max_entries"
             )
-        device = torch.device("cpu") if device is None else torch.device(device)
+        device = torch.device("cpu") if device is None else check_device(device)
         M = torch.empty((m, d), dtype=dtype, device=device)
         with torch.no_grad():
             for start in range(0, d, batch_size):
@@ -265,6 +297,8 @@ class LinearOperator:
     def _check_shape(x, shape: tuple[int, ...], name: str) -> None:
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+        if x.is_meta:
+            raise ValueError(f"{name}: a meta tensor has no data")
         if not x.is_floating_point():
             raise ValueError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
         if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
@@ -272,6 +306,14 @@ class LinearOperator:
                 f"{name}: expected shape [B, {', '.join(map(str, shape))}] "
                 f"(batch, then per-sample shape {_fmt(shape)}), got {_fmt(x.shape)}"
             )
+
+
+def _checked_result(out: torch.Tensor, x: torch.Tensor, name: str) -> torch.Tensor:
+    """``out`` if finite, else ValueError naming ``name`` (the input ``x``)."""
+    if not bool(torch.isfinite(out).all()):
+        _check_finite(x, name)
+        raise ValueError(f"{name}: values too large, the result overflows {out.dtype}")
+    return out
 
 
 def _check_finite(x: torch.Tensor, name: str) -> None:
@@ -403,9 +445,11 @@ def adjointness_test(
     :math:`e` of order :math:`1/\sqrt{\text{out\_dim}}` or larger. Returns 0.0 when the
     denominator is 0 (e.g. an all-zero mask).
     """
+    if not isinstance(op, LinearOperator):
+        raise TypeError(f"op: expected a LinearOperator, got {type(op).__name__}")
     batch = _as_int(batch, "batch", minimum=1)
     dtype = check_float_dtype(dtype)
-    device = torch.device("cpu") if device is None else torch.device(device)
+    device = torch.device("cpu") if device is None else check_device(device)
     x = torch.randn((batch, *op.in_shape), generator=generator, dtype=dtype).to(device)
     y = torch.randn((batch, *op.out_shape), generator=generator, dtype=dtype).to(device)
     with torch.no_grad():

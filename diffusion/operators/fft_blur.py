@@ -99,6 +99,12 @@ class FFTBlur(LinearOperator):
         k = _as_float64_cpu(kernel, "kernel")
         if k.ndim != 2 or k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0:
             raise ValueError(f"kernel: expected a 2-d array of odd sizes, got {_fmt(k.shape)}")
+        l1 = float(k.abs().sum())  # bounds the gain max|A x| / max|x|
+        if not l1 <= torch.finfo(torch.float32).max:
+            raise ValueError(
+                f"kernel: sum of |k| = {l1:.3g} is beyond the float32 range, so A(x) overflows "
+                "for inputs of order 1 (a blur kernel usually sums to 1)"
+            )
         self.in_shape = _as_shape(in_shape, "in_shape", ndim=3)
         self.out_shape = self.in_shape
         if boundary not in BOUNDARIES:
@@ -291,7 +297,13 @@ class MotionBlur(FFTBlur):
         seed: int = 0,
         boundary: str = "circular",
     ):
-        k = motion_kernel(kernel_size, intensity, seed)
+        try:
+            k = motion_kernel(kernel_size, intensity, seed)
+        except ValueError as exc:  # motion_kernel calls it "size"
+            msg = str(exc)
+            if msg.startswith("size:"):
+                raise ValueError("kernel_size:" + msg[len("size:"):]) from exc
+            raise
         self.kernel_size, self.intensity, self.seed = k.shape[0], float(intensity), int(seed)
         super().__init__(k, in_shape, boundary=boundary)
 

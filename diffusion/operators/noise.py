@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from diffusion._checks import check_device, check_result, check_tensor
 from diffusion.operators.base import _as_int
 from numerics.validate import check_positive
 
@@ -43,8 +44,9 @@ class GaussianNoise:
         self._generators.clear()
 
     def generator(self, device) -> torch.Generator:
-        """The generator used on ``device`` (created and seeded on first use)."""
-        device = torch.device(device)
+        """The generator used on ``device`` (created and seeded on first use; ValueError naming
+        ``device`` for one that does not exist here or holds no data)."""
+        device = check_device(device)
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", torch.cuda.current_device())
         g = self._generators.get(device)
@@ -56,16 +58,18 @@ class GaussianNoise:
 
     def sample(self, like: torch.Tensor) -> torch.Tensor:
         r""":math:`\sigma_y z`, :math:`z \sim N(0, I)`, with ``like``'s shape, dtype and device."""
-        if not isinstance(like, torch.Tensor) or not like.is_floating_point():
-            raise ValueError("y: expected a floating-point torch.Tensor")
+        return self._sample(check_tensor(like, "like", min_ndim=0))
+
+    def _sample(self, like: torch.Tensor) -> torch.Tensor:
         z = torch.randn(
             like.shape, generator=self.generator(like.device), device=like.device, dtype=like.dtype
         )
         return self.sigma_y * z
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
-        """Return ``y + sigma_y * z`` (same shape, dtype and device as ``y``)."""
-        return y + self.sample(y)
+        """Return ``y + sigma_y * z`` (same shape, dtype and device as ``y``; ``y`` finite)."""
+        check_tensor(y, "y", min_ndim=0, finite=True)
+        return check_result(y + self._sample(y), "y")
 
     def __repr__(self) -> str:
         return f"GaussianNoise(sigma_y={self.sigma_y}, seed={self.seed})"

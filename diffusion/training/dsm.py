@@ -30,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from diffusion.schedule import append_dims
+from diffusion.schedule import _append_dims as append_dims
 from numerics.schedule import Schedule, check_schedule
 
 __all__ = ["REDUCTIONS", "alpha_tables", "diffuse", "dsm_loss"]

@@ -150,9 +150,16 @@ for _cls in ("EpsilonAdapter", "X0Adapter", "ScoreAdapter"):
 
 
 # --------------------------------------------------------------------------- operators
+def _probe_own_shape(op):
+    """Apply a constructed operator to an input of its own ``in_shape`` (a nonsense shape
+    argument changes that shape; a fixed probe input would then mismatch the probe, not the
+    call)."""
+    return op.A(torch.randn(2, *op.in_shape, generator=gen(2), dtype=F64))
+
+
 @entry("diffusion.operators.Identity")
 def _(tmp):
-    return call(operators.Identity, K(IMG, "shape"), then=lambda op: op.A(img()))
+    return call(operators.Identity, K(IMG, "shape"), then=_probe_own_shape)
 
 
 @entry("diffusion.operators.DenseOperator")
@@ -160,7 +167,7 @@ def _(tmp):
     return call(
         operators.DenseOperator,
         np.array([[1.0, 0.5], [0.0, 1.0], [2.0, 0.0]]),
-        then=lambda op: op.A(x2()),
+        then=_probe_own_shape,
     )
 
 
@@ -187,7 +194,7 @@ def _(tmp):
 def _(tmp):
     m = np.ones(IMG)
     m[0, 1:3, 1:3] = 0
-    return call(operators.Inpainting, m, then=lambda op: op.A(img()))
+    return call(operators.Inpainting, m, then=_probe_own_shape)
 
 
 def _ops():
