@@ -18,7 +18,8 @@ __all__ = ["check_device", "check_finite", "check_flag", "check_tensor", "check_
 def check_tensor(
     x, name: str, *, min_ndim: int = 1, floating: bool = True, finite: bool = False
 ) -> torch.Tensor:
-    """Return ``x`` if it is a real tensor with data and a non-empty batch axis.
+    """Return ``x`` if it is a real tensor with data and a non-empty batch axis, else raise
+    ValueError naming ``name`` (the project's convention for a bad tensor argument).
 
     Parameters
     ----------
@@ -34,12 +35,12 @@ def check_tensor(
         Also require every entry finite (synchronises with the device).
     """
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+        raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if x.is_meta:
         raise ValueError(f"{name}: a meta tensor has no data")
     if x.is_complex() or (floating and not x.is_floating_point()):
         want = "floating-point" if floating else "real"
-        raise TypeError(f"{name}: expected a {want} tensor, got dtype {x.dtype}")
+        raise ValueError(f"{name}: expected a {want} tensor, got dtype {x.dtype}")
     if x.ndim < min_ndim:
         raise ValueError(f"{name}: expected at least {min_ndim} dims, got shape {list(x.shape)}")
     if min_ndim >= 1 and x.shape[0] == 0:

@@ -68,7 +68,7 @@ import math
 
 import torch
 
-from diffusion._checks import check_flag, check_tensor
+from diffusion._checks import check_flag, check_result, check_tensor
 from diffusion.guidance_base import (
     ZETA_PRESETS,
     Guidance,
@@ -157,6 +157,13 @@ class ExactGuidance(Guidance):
         self._check_x(x_T, "x_T")
         check_eta_batch(eta, x_T.shape[0])
 
+    def __call__(self, x_t, step, t_model, model):
+        """One guided step: ``(x0_hat, delta)`` for ``x_t`` [B, ...], a
+        :class:`~diffusion.schedule.StepCoefficients` ``step``, time indices ``t_model`` (int
+        or [B]) and the denoiser ``model``; arguments and result checked (TypeError/ValueError
+        naming the argument)."""
+        return self._checked_call(x_t, step, t_model, model)
+
     def _guide(self, x_t, step, t_model, model):
         return _call_denoiser(self.posterior, x_t, t_model), None
 
@@ -166,7 +173,7 @@ class ExactGuidance(Guidance):
         check_tensor(x_t, "x_t", finite=True)
         self._check_x(x_t, "x_t")
         t_model = check_time(t_model, x_t, t_name="t_model", T=self.posterior.schedule.T)
-        return self.posterior.hessian(x_t, t_model)
+        return check_result(self.posterior.hessian(x_t, t_model), "x_t")
 
     @property
     def exact_law(self):
@@ -231,6 +238,13 @@ class DPSGuidance(MeasurementGuidance):
             f"DPSGuidance(form={self.form!r}, zeta={self._zeta_spec!r}, sigma_y={self.sigma_y}, "
             f"scale_by_beta={self.scale_by_beta}, operator={self.operator!r})"
         )
+
+    def __call__(self, x_t, step, t_model, model):
+        """One guided step: ``(x0_hat, delta)`` for ``x_t`` [B, ...], a
+        :class:`~diffusion.schedule.StepCoefficients` ``step``, time indices ``t_model`` (int
+        or [B]) and the denoiser ``model``; arguments and result checked (TypeError/ValueError
+        naming the argument)."""
+        return self._checked_call(x_t, step, t_model, model)
 
     def _guide(self, x_t, step, t_model, model):
         if self._zeta_t is None:

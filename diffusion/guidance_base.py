@@ -144,12 +144,16 @@ class Guidance:
         """Check compatibility with the batch ``x_T`` [B, ...] and per-sample ``eta`` [B]."""
 
     def __call__(self, x_t, step: StepCoefficients, t_model: torch.Tensor, model):
+        raise NotImplementedError  # pragma: no cover
+
+    def _checked_call(self, x_t, step: StepCoefficients, t_model: torch.Tensor, model):
         """One guided step at ``x_t`` [B, ...]: ``(x0_hat [B, ...], delta [B, ...] or None)``.
 
-        Checks its arguments (``x_t`` finite, of the guidance's per-sample shape; ``step`` a
-        :class:`~diffusion.schedule.StepCoefficients`; ``t_model`` time indices of the
-        model's base schedule) and that the step is finite, then runs ``_guide``. The sampler
-        calls ``_guide`` directly, with arguments it has checked once.
+        What the subclasses' ``__call__`` runs: checks its arguments (``x_t`` finite, of the
+        guidance's per-sample shape; ``step`` a :class:`~diffusion.schedule.StepCoefficients`;
+        ``t_model`` time indices of the model's base schedule) and that the step is finite,
+        then runs ``_guide``. The sampler calls ``_guide`` directly, with arguments it has
+        checked once.
         """
         self._check_ready()
         x_t = check_tensor(x_t, "x_t", finite=True)

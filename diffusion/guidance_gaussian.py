@@ -65,7 +65,7 @@ from diffusion.guidance_base import (
     zeta_function,
 )
 from diffusion.models import _call_denoiser, check_time
-from diffusion.operators.base import _conjugate_gradient
+from diffusion.operators.base import LinearOperator, _conjugate_gradient
 from diffusion.schedule import _append_dims as append_dims
 from numerics.validate import check_positive
 
@@ -125,6 +125,13 @@ class _GaussianLikelihoodGuidance(MeasurementGuidance):
             w = self._weighted_residual(x, x0, y - op_apply(self.operator)(x0), a)
             (score,) = torch.autograd.grad(x0, x, grad_outputs=w.detach())
         return x0.detach(), score
+
+    def __call__(self, x_t, step, t_model, model):
+        """One guided step: ``(x0_hat, delta)`` for ``x_t`` [B, ...], a
+        :class:`~diffusion.schedule.StepCoefficients` ``step``, time indices ``t_model`` (int
+        or [B]) and the denoiser ``model``; arguments and result checked (TypeError/ValueError
+        naming the argument)."""
+        return self._checked_call(x_t, step, t_model, model)
 
     def _guide(self, x_t, step, t_model, model):
         if self._zeta_t is None:
@@ -251,4 +258,8 @@ class PiGDMGuidance(_GaussianLikelihoodGuidance):
     def _weighted_residual(self, x, x0, r, alpha_bar):
         r2 = 1.0 - alpha_bar
         zero = torch.zeros_like(x0, requires_grad=False)
-        return self.operator.prox_l2(zero, r.detach(), rho=self.sigma_y**2 / r2) / r2
+        rho = self.sigma_y**2 / r2
+        op = self.operator
+        if isinstance(op, LinearOperator):  # unchecked per-step form (see op_apply)
+            return op._prox_l2(zero, r.detach(), rho) / r2
+        return op.prox_l2(zero, r.detach(), rho=rho) / r2

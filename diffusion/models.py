@@ -296,11 +296,6 @@ class _NetAdapter(Denoiser):
     def _finish(self, x0):
         return x0 if self.clip is None else x0.clamp(*self.clip)
 
-    def denoise(self, x_t, t):
-        r""":math:`\hat x_0` [B, ...] for ``x_t`` [B, ...] and time indices ``t`` (int or [B]),
-        with the checks of ``__call__``."""
-        return self(x_t, t)
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.net).__name__}, {self.schedule!r})"
 
@@ -322,6 +317,11 @@ class EpsilonAdapter(_NetAdapter):
         Clamp :math:`\hat x_0` (the DPS reference code clips to [-1, 1]).
     """
 
+    def denoise(self, x_t, t):
+        r""":math:`\hat x_0` [B, ...] for ``x_t`` [B, ...] and time indices ``t`` (int or [B]),
+        with the checks of ``__call__``."""
+        return self(x_t, t)
+
     def _denoise(self, x_t, t):
         ab, omab = self._coefs(x_t, t)
         return self._finish((x_t - omab.sqrt() * self._net(x_t, t)) / ab.sqrt())
@@ -337,6 +337,11 @@ class X0Adapter(_NetAdapter):
     clip : (low, high), optional
     """
 
+    def denoise(self, x_t, t):
+        r""":math:`\hat x_0` [B, ...] for ``x_t`` [B, ...] and time indices ``t`` (int or [B]),
+        with the checks of ``__call__``."""
+        return self(x_t, t)
+
     def _denoise(self, x_t, t):
         return self._finish(self._net(x_t, t))
 
@@ -351,6 +356,11 @@ class ScoreAdapter(_NetAdapter):
     schedule : Schedule or TorchSchedule
     clip : (low, high), optional
     """
+
+    def denoise(self, x_t, t):
+        r""":math:`\hat x_0` [B, ...] for ``x_t`` [B, ...] and time indices ``t`` (int or [B]),
+        with the checks of ``__call__``."""
+        return self(x_t, t)
 
     def _denoise(self, x_t, t):
         ab, omab = self._coefs(x_t, t)

@@ -314,7 +314,7 @@ def diffpir(
         for k in tqdm(range(sched.T, 0, -1), desc="DiffPIR", disable=not progress, leave=False):
             t_model = int(sched.timesteps[k])
             x0 = _call_denoiser(model, x, torch.full((B,), t_model, dtype=torch.long, device=device))
-            x0p = operator.prox_l2(x0, ys, rho=float(rho[k]))
+            x0p = operator._prox_l2(x0, ys, float(rho[k]))  # checked once, above
             eps_hat = (x - math.sqrt(ab[k]) * x0p) / math.sqrt(omab[k])
             z = _randn(shape, generator).to(device=device, dtype=dtype)
             noise = math.sqrt(1.0 - zeta) * eps_hat + math.sqrt(zeta) * z

@@ -13,7 +13,7 @@ import math
 import numpy as np
 import torch
 
-from diffusion._checks import check_device
+from diffusion._checks import check_device, check_tensor
 from numerics.validate import check_positive
 
 __all__ = ["ComposedOperator", "LinearOperator", "adjointness_test", "check_float_dtype"]
@@ -248,9 +248,9 @@ class LinearOperator:
 
         Parameters
         ----------
-        z : tensor [B, *in_shape]
+        z : finite tensor [B, *in_shape]
             The point the step starts from (DiffPIR: the denoiser's :math:`\hat x_0`).
-        y : tensor [B or 1, *out_shape]
+        y : finite tensor [B or 1, *out_shape]
         gamma : float > 0
             Step size of the proximal map (deepinv's convention).
         rho : float > 0, keyword-only
@@ -272,6 +272,21 @@ class LinearOperator:
         if (gamma is None) == (rho is None):
             raise ValueError("gamma: give exactly one of gamma and rho (rho = 1/gamma)")
         rho = 1.0 / check_positive(gamma, "gamma") if rho is None else check_positive(rho, "rho")
+        check_tensor(z, "z", finite=True)
+        check_tensor(y, "y", finite=True)
+        if y.shape[0] not in (1, z.shape[0]):
+            raise ValueError(f"y: {y.shape[0]} measurements for a batch of {z.shape[0]} (z)")
+        out = self._prox_l2(z, y, rho)
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(
+                f"z, y: values too large, the proximal step overflows {out.dtype} (or rho is "
+                "too small for them)"
+            )
+        return out
+
+    def _prox_l2(self, z: torch.Tensor, y: torch.Tensor, rho: float) -> torch.Tensor:
+        """:meth:`prox_l2` for a checked ``rho``, with the shape checks only (no device
+        synchronisation: the per-step call of DiffPIR and ΠGDM)."""
         self._check_shape(z, self.in_shape, "z")
         self._check_shape(y, self.out_shape, "y")
         return self._prox(z, y, rho)

@@ -410,7 +410,9 @@ def _(tmp):
 
 @entry("diffusion.guidance.MeasurementGuidance.zeta_values")  # (on a DPSGuidance)
 def _(tmp):
-    return call(dps().zeta_values, K(np.array([0.0, 0.5, 1.0]), "eta"))
+    # a list, not an array: zeta_values has no batch size, so an array's "batch of wrong
+    # length" family does not apply; the per-entry families (1.5, -0.5, nan) do
+    return call(dps().zeta_values, K([0.0, 0.5, 1.0], "eta"))
 
 
 @entry("diffusion.guidance.MeasurementGuidance.prepare")  # (on a DPSGuidance)

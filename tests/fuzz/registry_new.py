@@ -8,9 +8,6 @@ import importlib
 import numpy as np
 import torch
 
-from diffusion import guidance as dguidance
-from diffusion import operators as ops
-from diffusion import sampler as dsampler
 from diffusion import training
 from diffusion.experiments import toy2d as t2d
 from numerics import cli as ncli
@@ -53,18 +50,6 @@ NOT_YET_FUZZED = (
     "numerics.validate.as_samples",
     "numerics.validate.as_scalar",
     "numerics.validate.check_sample_weights",
-    "diffusion.check_divergence",
-    "diffusion.BicubicSR",
-    "diffusion.ComposedOperator",
-    "diffusion.FFTBlur",
-    "diffusion.FFTGaussianBlur",
-    "diffusion.MotionBlur",
-    "diffusion.RandomInpainting",
-    "diffusion.bicubic_matrix",
-    "diffusion.centre_box",
-    "diffusion.motion_kernel",
-    "diffusion.paper_operator",
-    "diffusion.scaled_blur",
     "diffusion.Restoration",
     "diffusion.restore_images",
     "diffusion.baselines.PSCGANTraining",
@@ -172,9 +157,7 @@ NOT_YET_FUZZED = (
     "diffusion.experiments.toy2d.models.atomic_torch_save",
     "diffusion.experiments.toy2d.run.iter_units",
     "diffusion.experiments.toy2d.store.timed",
-    "diffusion.guidance.check_eta_batch",
     "diffusion.metrics.resolve_classifier",
-    "diffusion.operators.base.check_float_dtype",
     "diffusion.priors.fit_gmm.FitConfig",
     "diffusion.priors.fit_gmm.fit",
     "diffusion.priors.fit_gmm.samples_figure",
@@ -191,7 +174,6 @@ NOT_YET_FUZZED = (
     "diffusion.training.save_modules",
     "diffusion.training.outputs.weights_parser",
     "numerics.dp_curve.run.ChainSettings.settings",
-    "diffusion.LinearOperator.prox_l2",
     "diffusion.experiments.restore.RestoreConfig.record",
     "diffusion.experiments.restore.Task.check_size",
     "diffusion.experiments.toy2d.Chain.build",
@@ -646,99 +628,6 @@ def _(tmp):
     )
 
 
-@_new("diffusion.check_divergence")
-def _(tmp):
-    return call(
-        dsampler.check_divergence,
-        _img(),
-        K(1e6, "nonneg"),
-        k=K(2, "index"),
-        t_model=K(2, "index"),
-        ok_errors=(dsampler.DivergenceError,),
-    )
-
-
-@_new("diffusion.BicubicSR")
-def _(tmp):
-    return call(ops.BicubicSR, K(2, "count"), K(_IMG, "shape"), then=_op_probe)
-
-
-@_new("diffusion.ComposedOperator")
-def _(tmp):
-    return call(
-        ops.ComposedOperator,
-        ops.AveragePoolSR(2, (1, 4, 4)),
-        ops.GaussianBlur(3, 1.0, _IMG, boundary="zero").__class__(3, 1.0, (1, 4, 4)),
-        then=lambda op: op.A(torch.ones(2, 1, 4, 4, dtype=_F64)),
-    )
-
-
-@_new("diffusion.FFTBlur")
-def _(tmp):
-    k = torch.ones(3, 3, dtype=_F64) / 9
-    return call(ops.FFTBlur, k, K(_IMG, "shape"), then=_op_probe)
-
-
-@_new("diffusion.FFTGaussianBlur")
-def _(tmp):
-    return call(
-        ops.FFTGaussianBlur, K(3, "count"), K(1.0, "sigma"), K(_IMG, "shape"), then=_op_probe
-    )
-
-
-@_new("diffusion.MotionBlur")
-def _(tmp):
-    return call(
-        ops.MotionBlur,
-        K(5, "count"),
-        K(0.5, "prob"),
-        K(_IMG, "shape"),
-        seed=K(0, "seed"),
-        then=_op_probe,
-    )
-
-
-@_new("diffusion.RandomInpainting")
-def _(tmp):
-    return call(
-        ops.RandomInpainting, K(_IMG, "shape"), K(0.5, "prob"), seed=K(0, "seed"), then=_op_probe
-    )
-
-
-@_new("diffusion.bicubic_matrix")
-def _(tmp):
-    return call(ops.bicubic_matrix, K(8, "count"), K(2, "count"))
-
-
-@_new("diffusion.centre_box")
-def _(tmp):
-    return call(ops.centre_box, K(8, "count"), K(4, "count"))
-
-
-@_new("diffusion.motion_kernel")
-def _(tmp):
-    return call(
-        ops.motion_kernel, K(5, "count"), K(0.5, "prob"), K(0, "seed"), n_samples=K(50, "count")
-    )
-
-
-@_new("diffusion.paper_operator")
-def _(tmp):
-    return call(
-        ops.paper_operator,
-        K("deblur_gauss", "choice"),
-        K(8, "count"),
-        K(1, "count"),
-        K(0, "seed"),
-        then=_op_probe,
-    )
-
-
-@_new("diffusion.scaled_blur")
-def _(tmp):
-    return call(ops.scaled_blur, K(16, "count"))
-
-
 @_new("diffusion.baselines.pscgan.layer_config")
 def _(tmp):
     from diffusion.baselines import pscgan
@@ -824,20 +713,6 @@ def _(tmp):
 def _(tmp):
     # "float", not "sigma": a label formatter, any number formats (σ = 0 included).
     return call(t2d.fmt_sigma, K(0.5, "float"))
-
-
-@_new("diffusion.guidance.check_eta_batch")
-def _(tmp):
-    return call(
-        dguidance.check_eta_batch, K(torch.tensor([0.0, 0.5], dtype=_F64), "eta"), K(2, "count")
-    )
-
-
-@_new("diffusion.operators.base.check_float_dtype")
-def _(tmp):
-    from diffusion.operators import base
-
-    return call(base.check_float_dtype, K(_F64, "dtype"), fixed("dtype"))
 
 
 @_new("diffusion.training.alpha_tables")
