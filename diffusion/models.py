@@ -41,6 +41,7 @@ from collections.abc import Callable
 import torch
 
 from diffusion.schedule import TorchSchedule, append_dims, as_torch_schedule
+from numerics.validate import as_scalar, check_int
 
 __all__ = [
     "Denoiser",
@@ -54,15 +55,22 @@ __all__ = [
 ]
 
 
-def check_time(t, x: torch.Tensor, *, name: str = "x_t") -> torch.Tensor:
+def check_time(t, x: torch.Tensor, *, name: str = "x_t", T: int | None = None) -> torch.Tensor:
     """Return the time index ``t`` as an int64 tensor [B] on ``x``'s device.
 
     An int (or 0-d tensor) is broadcast to the batch; a tensor must have shape [B]. ``x``
-    (called ``name`` in messages) must be a tensor with a batch axis.
+    (called ``name`` in messages) must be a real tensor with a batch axis. Indices must be
+    >= 0, and <= ``T`` when ``T`` (the base schedule's number of steps) is given.
     """
     if not isinstance(x, torch.Tensor) or x.ndim < 1:
         what = type(x).__name__ if not isinstance(x, torch.Tensor) else "a 0-d tensor"
         raise ValueError(f"{name}: expected a torch.Tensor [B, ...], got {what}")
+    if x.is_complex():
+        raise ValueError(f"{name}: expected a real tensor, got dtype {x.dtype}")
+    if T is not None:
+        T = check_int(T, "T")
+    if isinstance(t, torch.Tensor) and t.is_meta and not x.is_meta:
+        raise ValueError("t: a meta tensor holds no data")
     B = x.shape[0]
     try:
         t = torch.as_tensor(t, device=x.device)
@@ -74,8 +82,14 @@ def check_time(t, x: torch.Tensor, *, name: str = "x_t") -> torch.Tensor:
         t = t.expand(B)
     if t.shape != (B,):
         raise ValueError(
-            f"t: expected shape [{B}] (one time index per sample), got {list(t.shape)}"
+            f"t: expected shape [{B}] (one time index per sample of {name}, whose batch is "
+            f"{B}), got {list(t.shape)}"
         )
+    if t.numel() and not t.is_meta:
+        lo, hi = int(t.min()), int(t.max())
+        if lo < 0 or (T is not None and hi > T):
+            want = ">= 0" if T is None else f"in [0, T] of the base schedule (T = {T})"
+            raise ValueError(f"t: expected time indices {want}, got {lo}..{hi}")
     return t.long()
 
 
@@ -151,12 +165,12 @@ class Denoiser:
         raise NotImplementedError
 
     def __call__(self, x_t: torch.Tensor, t) -> torch.Tensor:
-        t = check_time(t, x_t)
+        t = check_time(t, x_t, T=self.schedule.T)
         return _check_output(self.denoise(x_t, t), x_t, type(self).__name__)
 
     def score(self, x_t: torch.Tensor, t) -> torch.Tensor:
         r""":math:`\nabla\log p_t(x_t)` from the denoiser (:func:`score_from_denoiser`)."""
-        t = check_time(t, x_t)
+        t = check_time(t, x_t, T=self.schedule.T)
         return score_from_denoiser(self(x_t, t), x_t, t, self.schedule)
 
 
@@ -166,7 +180,9 @@ class _NetAdapter(Denoiser):
         if not callable(net):
             raise ValueError(f"net: expected a callable net(x_t, t), got {type(net).__name__}")
         if clip is not None:
-            lo, hi = (float(c) for c in clip)
+            if isinstance(clip, (str, bytes)) or not hasattr(clip, "__len__") or len(clip) != 2:
+                raise ValueError(f"clip: expected (low, high), got {clip!r:.60}")
+            lo, hi = (as_scalar(c, "clip") for c in clip)
             if not lo < hi:
                 raise ValueError(f"clip: expected (low, high) with low < high, got {clip!r}")
             clip = (lo, hi)

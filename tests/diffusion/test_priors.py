@@ -208,7 +208,7 @@ def test_far_away_points_stay_finite(dtype, scale):
             ref = -P @ (x[b] - m)
             np.testing.assert_allclose(score[b].double().numpy(), ref, rtol=1e-5)
             np.testing.assert_allclose(H[b].double().numpy(), -P, rtol=1e-5)
-        with pytest.raises(ValueError, match="x: "):
+        with pytest.raises(ValueError, match="x_t: "):
             prior.logpdf(xt, tt)
     # a mixed batch: the ordinary rows keep their ordinary values (same batch shape)
     xt = torch.tensor([[1e200, 0.0], [0.3, -0.2]], dtype=torch.float64)
@@ -221,7 +221,7 @@ def test_non_finite_x_is_refused(bad):
     for prior in (paper_prior(), GaussianPrior([0.0, 0.0], np.eye(2), SCHED)):
         x = torch.tensor([[0.0, 0.0], [bad, 1.0]], dtype=torch.float64)
         for f in (prior.score, prior.logpdf, prior.responsibilities, prior.hessian, prior):
-            with pytest.raises(ValueError, match="x: contains NaN or Inf"):
+            with pytest.raises(ValueError, match="x_t: contains NaN or Inf"):
                 f(x, torch.tensor([10, 10]))
 
 
