@@ -1,4 +1,6 @@
-"""Argument checks shared by the library core (sampler, denoisers, guidance, operators).
+"""Argument checks shared by diffusion/ (sampler, denoisers, guidance, operators, priors, metrics).
+
+The numpy-side checks live in :mod:`numerics.validate`; these add what only torch has.
 
 Each raises ``TypeError`` (wrong type) or ``ValueError`` (wrong value) whose message starts
 with the argument's name. Checks that need the data (finiteness) synchronise with the device;
@@ -12,7 +14,21 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["check_device", "check_finite", "check_flag", "check_tensor", "check_result"]
+from numerics.validate import as_array
+
+__all__ = [
+    "as_real_numpy",
+    "check_data_tensor",
+    "check_device",
+    "check_finite",
+    "check_flag",
+    "check_has_methods",
+    "check_int",
+    "check_positive_or_none",
+    "check_result",
+    "check_tensor",
+    "check_torch_generator",
+]
 
 
 def check_tensor(
@@ -68,13 +84,21 @@ def check_result(out: torch.Tensor, names: str) -> torch.Tensor:
     return out
 
 
-def check_device(device, name: str = "device") -> torch.device:
-    """``device`` as a ``torch.device`` that exists here and holds data (no ``meta``)."""
+def check_device(device, name: str = "device", *, allow_meta: bool = False) -> torch.device:
+    """``device`` as a ``torch.device`` that exists here, else ValueError naming ``name``.
+
+    ``None`` is not accepted (callers that allow it test for it first). ``meta`` (no data)
+    passes only with ``allow_meta`` (building a network's layout without memory).
+    """
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise ValueError(f"{name}: expected a torch device such as 'cpu', got {device!r:.40}")
     try:
         d = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ValueError(f"{name}: not a torch device: {device!r}") from exc
     if d.type == "meta":
+        if allow_meta:
+            return d
         raise ValueError(f"{name}: the meta device holds no data; expected e.g. 'cpu' or 'cuda'")
     if d.type != "cpu":
         try:
@@ -110,3 +134,45 @@ def check_positive_or_none(value, name: str) -> float | None:
     if not (math.isfinite(v) and v > 0):
         raise ValueError(f"{name}: expected a finite number > 0 or None, got {value!r}")
     return v
+
+
+def check_torch_generator(generator, name: str = "generator"):
+    """Return ``generator`` if it is None or a ``torch.Generator``, else TypeError naming it."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"{name}: expected a torch.Generator (torch.Generator().manual_seed(s)) or None, "
+            f"got {type(generator).__name__}"
+        )
+    return generator
+
+
+def check_has_methods(obj, name: str, methods: tuple[str, ...], what: str):
+    """Return ``obj`` if each of ``methods`` is a callable attribute of it, else TypeError
+    naming ``name`` (``what``: the kind of object expected, for the message)."""
+    missing = [m for m in methods if not callable(getattr(obj, m, None))]
+    if missing:
+        raise TypeError(
+            f"{name}: expected {what} (with {', '.join(missing)}()), got {type(obj).__name__}"
+        )
+    return obj
+
+
+def check_data_tensor(x, name: str) -> torch.Tensor:
+    """Return ``x`` if it is a real tensor holding data (not on the meta device, not
+    complex), else ValueError naming ``name``."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.is_meta:
+        raise ValueError(f"{name}: a meta tensor holds no data")
+    if x.is_complex():
+        raise ValueError(f"{name}: expected real numbers, got dtype {x.dtype}")
+    return x
+
+
+def as_real_numpy(x, name: str) -> np.ndarray:
+    """A tensor or array-like ``x`` as a finite real float64 numpy array (any shape), else
+    ValueError naming ``name`` (strings, None, complex values, meta tensors, NaN/Inf)."""
+    if isinstance(x, torch.Tensor):
+        x = check_data_tensor(x, name).detach().cpu()
+        x = x.double().numpy() if x.dtype != torch.bool else x.numpy()
+    return as_array(x, name)

@@ -12,9 +12,10 @@ import functools
 
 import numpy as np
 
-from diffusion.metrics.digit_classifier import as_image_batch, load_digit_classifier
+from diffusion._checks import check_has_methods
+from diffusion.metrics.digit_classifier import as_image_batch, check_labels, load_digit_classifier
 from numerics.metrics import frechet_distance
-from numerics.validate import check_bool
+from numerics.validate import as_array, as_scalar, check_bool, check_int, check_seed
 
 __all__ = [
     "classifier_accuracy",
@@ -35,17 +36,34 @@ def _shipped_classifier():
 
 def resolve_classifier(classifier=None):
     """The given classifier, or the shipped one (:func:`load_digit_classifier`, loaded once per
-    process)."""
-    return _shipped_classifier() if classifier is None else classifier
+    process).
+
+    Raises TypeError naming ``classifier`` unless it is None or has a ``features`` method
+    (a :class:`~diffusion.metrics.digit_classifier.DigitCNN`, or any feature map).
+    """
+    if classifier is None:
+        return _shipped_classifier()
+    return check_has_methods(classifier, "classifier", ("features",), "a digit classifier")
+
+
+def _features(x, clf, name: str) -> np.ndarray:
+    """``clf.features`` of the images ``x`` (called ``name`` in messages), finite, (B, F)."""
+    f = clf.features(as_image_batch(x, name)).cpu().double().numpy()
+    if not np.isfinite(f).all():
+        raise ValueError(
+            f"{name}: the classifier's features of these images are not finite (pixel values "
+            "far outside the [-1, 1] range the classifier was trained on)"
+        )
+    return f
 
 
 def classifier_features(x, *, classifier=None) -> np.ndarray:
     """Penultimate-layer features of the digit classifier, ``[B, 1, 16, 16] -> (B, F)`` float64.
 
     ``classifier``: a :class:`diffusion.digit_classifier.DigitCNN` (default: the shipped one).
+    Images whose features overflow (pixels far outside [-1, 1]) raise ValueError naming ``x``.
     """
-    clf = resolve_classifier(classifier)
-    return clf.features(as_image_batch(x, "x")).cpu().double().numpy()
+    return _features(x, resolve_classifier(classifier), "x")
 
 
 def classifier_fd(x, ref, *, classifier=None) -> float:
@@ -83,8 +101,8 @@ def classifier_fd(x, ref, *, classifier=None) -> float:
     features.
     """
     clf = resolve_classifier(classifier)
-    fx = classifier_features(x, classifier=clf)
-    fr = classifier_features(ref, classifier=clf)
+    fx = _features(x, clf, "x")
+    fr = _features(ref, clf, "ref")
     F = fx.shape[1]
     for name, f in (("x", fx), ("ref", fr)):
         if f.shape[0] <= F:
@@ -99,9 +117,59 @@ def classifier_fd(x, ref, *, classifier=None) -> float:
 def poly_kernel(a: np.ndarray, b: np.ndarray, *, degree: int = 3, coef: float = 1.0):
     r"""Polynomial kernel :math:`k(a, b) = (a^\top b / F + c)^{p}`: ``(n, F), (m, F) -> (n, m)``.
 
-    The KID kernel with p = 3, c = 1 (ref. 3).
+    The KID kernel with p = 3, c = 1 (ref. 3). ``degree`` p: an integer >= 1; ``coef`` c: a
+    finite real number. Inputs whose kernel values would overflow float64 raise ValueError
+    naming the argument responsible.
     """
+    a, b = _feature_sets(a, b, "a", "b", min_rows=1)
+    degree, coef = _kernel_params(degree, coef)
+    _check_kernel_range(a, "a", degree, coef)
+    _check_kernel_range(b, "b", degree, coef)
+    return _kernel(a, b, degree, coef)
+
+
+def _kernel(a: np.ndarray, b: np.ndarray, degree: int, coef: float) -> np.ndarray:
     return (a @ b.T / a.shape[1] + coef) ** degree
+
+
+def _feature_sets(fx, fy, nx: str, ny: str, *, min_rows: int = 2):
+    """Two (n, F) and (m, F) finite real feature arrays with at least ``min_rows`` rows."""
+    fx, fy = as_array(fx, nx, ndim=2), as_array(fy, ny, ndim=2)
+    for name, f in ((nx, fx), (ny, fy)):
+        if f.shape[0] < min_rows or f.shape[1] < 1:
+            raise ValueError(
+                f"{name}: expected an (n, F) array with n >= {min_rows} and F >= 1, got shape "
+                f"{f.shape}"
+            )
+    if fx.shape[1] != fy.shape[1]:
+        raise ValueError(f"{ny}: expected {fx.shape[1]} features per row as {nx}, got {fy.shape}")
+    return fx, fy
+
+
+def _kernel_params(degree, coef) -> tuple[int, float]:
+    degree = check_int(degree, "degree", minimum=1)
+    coef = as_scalar(coef, "coef")
+    with np.errstate(over="ignore"):
+        top = np.float64(abs(coef) + 1.0) ** float(degree)
+    if not np.isfinite(top):
+        raise ValueError(
+            f"coef: (|coef| + 1)^degree = ({abs(coef):g} + 1)^{degree} overflows float64"
+        )
+    return degree, coef
+
+
+def _check_kernel_range(f: np.ndarray, name: str, degree: int, coef: float) -> None:
+    """Raise ValueError naming ``name`` unless (|f_i|^2 / F + |c|)^p is finite for every row:
+    by Cauchy-Schwarz every kernel value k(f_i, g_j) is then bounded by a finite value (and
+    the MMD sums by n^2 times it, checked by the callers)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = np.max(np.sum((f / np.sqrt(f.shape[1])) ** 2, axis=1))
+        top = (sq + abs(coef)) ** float(degree)
+    if not np.isfinite(top):
+        raise ValueError(
+            f"{name}: entries up to {np.max(np.abs(f)):g} make the degree-{degree} kernel "
+            "values overflow float64 (features are expected to be O(1))"
+        )
 
 
 def mmd2_unbiased(
@@ -133,21 +201,29 @@ def mmd2_unbiased(
     fy : (m, F) array, m >= 2 (m = n when ``paired``)
     """
     paired = check_bool(paired, "paired")
-    fx, fy = np.asarray(fx, dtype=np.float64), np.asarray(fy, dtype=np.float64)
-    if fx.ndim != 2 or fy.ndim != 2 or fx.shape[1] != fy.shape[1]:
-        raise ValueError(f"fx, fy: expected (n, F) and (m, F) arrays, got {fx.shape}, {fy.shape}")
+    fx, fy = _feature_sets(fx, fy, "fx", "fy")
+    degree, coef = _kernel_params(degree, coef)
+    _check_kernel_range(fx, "fx", degree, coef)
+    _check_kernel_range(fy, "fy", degree, coef)
+    return _mmd2(fx, fy, degree, coef, paired)
+
+
+def _mmd2(fx: np.ndarray, fy: np.ndarray, degree: int, coef: float, paired: bool) -> float:
+    """:func:`mmd2_unbiased` on checked inputs."""
     n, m = fx.shape[0], fy.shape[0]
-    if n < 2 or m < 2:
-        raise ValueError(f"fx, fy: expected at least 2 rows each, got {n} and {m}")
     if paired and n != m:
         raise ValueError(f"fy: paired sets need as many rows as fx ({n}), got {m}")
-    kxx = poly_kernel(fx, fx, degree=degree, coef=coef)
-    kyy = poly_kernel(fy, fy, degree=degree, coef=coef)
-    kxy = poly_kernel(fx, fy, degree=degree, coef=coef)
-    sxx = (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
-    syy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-    sxy = (kxy.sum() - np.trace(kxy)) / (n * (n - 1)) if paired else kxy.mean()
-    return float(sxx + syy - 2.0 * sxy)
+    kxx = _kernel(fx, fx, degree, coef)
+    kyy = _kernel(fy, fy, degree, coef)
+    kxy = _kernel(fx, fy, degree, coef)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sxx = (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
+        syy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        sxy = (kxy.sum() - np.trace(kxy)) / (n * (n - 1)) if paired else kxy.mean()
+        out = float(sxx + syy - 2.0 * sxy)
+    if not np.isfinite(out):
+        raise ValueError("fx, fy: the kernel sums overflow float64 (features far larger than O(1))")
+    return out
 
 
 def kid_from_features(
@@ -180,25 +256,28 @@ def kid_from_features(
     """
     return_sd = check_bool(return_sd, "return_sd")
     paired = check_bool(paired, "paired")
-    fx, fy = np.asarray(fx, dtype=np.float64), np.asarray(fy, dtype=np.float64)
+    fx, fy = _feature_sets(fx, fy, "fx", "fy")
     n, m = fx.shape[0], fy.shape[0]
-    s = min(n, m, 1000) if subset_size is None else int(subset_size)
+    s = min(n, m, 1000) if subset_size is None else check_int(subset_size, "subset_size")
     if not 2 <= s <= min(n, m):
         raise ValueError(f"subset_size: expected an int in [2, {min(n, m)}], got {subset_size!r}")
     if isinstance(subsets, bool) or not isinstance(subsets, (int, np.integer)) or subsets < 1:
         raise ValueError(f"subsets: expected an integer >= 1, got {subsets!r}")
+    seed = check_seed(seed)
     if paired and n != m:
         raise ValueError(f"fy: paired sets need as many rows as fx ({n}), got {m}")
-    kw = dict(degree=degree, coef=coef, paired=paired)
+    degree, coef = _kernel_params(degree, coef)
+    _check_kernel_range(fx, "fx", degree, coef)
+    _check_kernel_range(fy, "fy", degree, coef)
     if s == n == m:  # every subset is the full set (in some order): one round is enough
-        kid = mmd2_unbiased(fx, fy, **kw)
+        kid = _mmd2(fx, fy, degree, coef, paired)
         return (kid, 0.0) if return_sd else kid
     rng = np.random.default_rng(seed)
     vals = []
     for _ in range(subsets):
         i = rng.choice(n, s, replace=False)
         j = i if paired else rng.choice(m, s, replace=False)
-        vals.append(mmd2_unbiased(fx[i], fy[j], **kw))
+        vals.append(_mmd2(fx[i], fy[j], degree, coef, paired))
     vals = np.array(vals)
     kid = float(vals.mean())
     return (kid, float(vals.std())) if return_sd else kid
@@ -250,8 +329,8 @@ def classifier_kid(
     """
     clf = resolve_classifier(classifier)
     return kid_from_features(
-        classifier_features(x, classifier=clf),
-        classifier_features(ref, classifier=clf),
+        _features(x, clf, "x"),
+        _features(ref, clf, "ref"),
         subsets=subsets,
         subset_size=subset_size,
         seed=seed,
@@ -277,8 +356,9 @@ def classifier_accuracy(x, labels, *, classifier=None) -> float:
     labels : (B,) ints in 0 … 9
     """
     clf = resolve_classifier(classifier)
+    check_has_methods(clf, "classifier", ("predict",), "a digit classifier")
     pred = clf.predict(as_image_batch(x, "x")).cpu().numpy()
-    labels = np.asarray(labels)
+    labels = check_labels(labels)
     if labels.shape != pred.shape:
         raise ValueError(f"labels: expected shape {pred.shape}, got {labels.shape}")
     return float((pred == labels).mean())

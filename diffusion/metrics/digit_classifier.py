@@ -44,18 +44,21 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from diffusion._checks import check_data_tensor, check_device, check_has_methods
 from diffusion._paths import WEIGHTS_DIR
 from diffusion.data.digits import digits16
 from diffusion.training.checkpoint import load_model, save_model
 from diffusion.training.outputs import check_out_file, weights_parser
 from numerics.cli import ArgumentParser, UsageError, fail, positive_int
 from numerics.progress import Progress
+from numerics.validate import as_array, as_scalar, check_int
 
 __all__ = [
     "DEFAULT_PATH",
     "DigitCNN",
     "as_image_batch",
     "build_parser",
+    "check_labels",
     "evaluate_accuracy",
     "load_digit_classifier",
     "save_digit_classifier",
@@ -67,19 +70,30 @@ DEFAULT_PATH = WEIGHTS_DIR / "digit_classifier16.pt"
 
 _KEY = "digit_classifier16/v1"
 
+#: Largest channel count / feature width a DigitCNN is built with (a guard against
+#: accidental huge allocations; the shipped network uses 64).
+_MAX_WIDTH = 4096
+
 
 def as_image_batch(x, name: str = "x", *, device=None) -> torch.Tensor:
     """Images ``x`` of shape ``[B, 1, 16, 16]``, ``[B, 16, 16]`` or ``[B, 256]`` as float32 NCHW.
 
-    Raises ValueError naming ``name`` for any other shape or for NaN/Inf.
+    Raises ValueError naming ``name`` for any other shape, for NaN/Inf, complex values or
+    a meta tensor, and for a ``device`` that does not exist here or holds no data (meta).
     """
+    if device is not None:
+        device = check_device(device, "device", allow_meta=False)
+    return _image_tensor(x, name, device, detach=True)
+
+
+def _image_tensor(x, name: str, device, *, detach: bool) -> torch.Tensor:
+    """:func:`as_image_batch` on a checked ``device``; ``detach=False`` keeps the autograd
+    graph of a tensor input (a forward pass in training)."""
     if isinstance(x, torch.Tensor):
-        t = x.detach()
+        t = check_data_tensor(x, name)
+        t = t.detach() if detach else t
     else:
-        try:
-            t = torch.as_tensor(np.asarray(x, dtype=np.float32))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name}: expected a numeric array of images") from exc
+        t = torch.as_tensor(as_array(x, name).astype(np.float32))
     shape = tuple(t.shape)
     if t.ndim == 4 and shape[1:] == (1, 16, 16):
         pass
@@ -98,6 +112,26 @@ def as_image_batch(x, name: str = "x", *, device=None) -> torch.Tensor:
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name}: contains NaN or Inf")
     return t
+
+
+def check_labels(labels, name: str = "labels") -> np.ndarray:
+    """Class labels ``(n,)`` (array, list or tensor of integers >= 0) as an int64 array, else
+    ValueError / TypeError naming ``name`` (floats, bools, complex values, strings, None)."""
+    if isinstance(labels, torch.Tensor):
+        labels = check_data_tensor(labels, name).detach().cpu().numpy()
+    try:
+        arr = np.asarray(labels)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{name}: expected integer class labels, got {type(labels).__name__}"
+        ) from exc
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected integer class labels, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"{name}: expected a (n,) array of labels, got shape {arr.shape}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name}: expected labels >= 0, got {arr.min()}")
+    return arr.astype(np.int64, copy=False)
 
 
 class DigitCNN(nn.Module):
@@ -120,8 +154,14 @@ class DigitCNN(nn.Module):
 
     def __init__(self, widths=(16, 32, 64), n_features: int = 64, dropout: float = 0.3):
         super().__init__()
-        w1, w2, w3 = (int(w) for w in widths)
-        self.config = dict(widths=[w1, w2, w3], n_features=int(n_features), dropout=float(dropout))
+        if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) != 3:
+            raise ValueError(f"widths: expected 3 channel counts, got {widths!r:.60}")
+        w1, w2, w3 = (check_int(w, "widths", minimum=1, maximum=_MAX_WIDTH) for w in widths)
+        n_features = check_int(n_features, "n_features", minimum=1, maximum=_MAX_WIDTH)
+        dropout = as_scalar(dropout, "dropout")
+        if not 0.0 <= dropout <= 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1], got {dropout!r}")
+        self.config = dict(widths=[w1, w2, w3], n_features=n_features, dropout=dropout)
         self.body = nn.Sequential(
             nn.Conv2d(1, w1, 3, padding=1),
             nn.ReLU(),
@@ -145,13 +185,17 @@ class DigitCNN(nn.Module):
         return self.config["n_features"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, 10]`` of images ``x`` (``[B, 1, 16, 16]``, ``[B, 16, 16]`` or
+        ``[B, 256]``, finite; cast to float32 on the network's device, gradient kept)."""
+        x = _image_tensor(x, "x", self.head.weight.device, detach=False)
         return self.head(self.drop(nn.functional.relu(self.body(x))))
 
     def _eval_batches(self, x, fn, batch: int):
+        batch = check_int(batch, "batch", minimum=1)
         was = self.training
         self.eval()
         dev = next(self.parameters()).device
-        x = as_image_batch(x, device=dev)
+        x = _image_tensor(x, "x", dev, detach=True)
         try:
             with torch.no_grad():
                 return torch.cat([fn(x[i : i + batch]) for i in range(0, x.shape[0], batch)])
@@ -179,8 +223,9 @@ class DigitCNN(nn.Module):
 
 def evaluate_accuracy(model: DigitCNN, images, labels) -> float:
     """Fraction of ``images`` whose predicted label equals ``labels`` (``(n,)`` ints)."""
-    labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
-    pred = model.predict(images).cpu()
+    check_has_methods(model, "model", ("predict",), "a DigitCNN")
+    labels = torch.as_tensor(check_labels(labels))
+    pred = model.predict(as_image_batch(images, "images")).cpu()
     if pred.shape != labels.shape:
         raise ValueError(f"labels: expected shape {list(pred.shape)}, got {list(labels.shape)}")
     return float((pred == labels).double().mean())
@@ -270,6 +315,10 @@ def save_digit_classifier(model: DigitCNN, path, info: dict | None = None) -> No
     Atomic, and the same bytes as a direct ``torch.save`` of that dict
     (:func:`diffusion.training.checkpoint.save_model`).
     """
+    if not isinstance(model, DigitCNN):
+        raise TypeError(f"model: expected a DigitCNN, got {type(model).__name__}")
+    if info is not None and not isinstance(info, dict):
+        raise TypeError(f"info: expected a dict or None, got {type(info).__name__}")
     save_model(path, model, key=_KEY, info=info)
 
 
@@ -287,6 +336,7 @@ def load_digit_classifier(path=None, device="cpu") -> DigitCNN:
     >>> m.features(torch.zeros(3, 1, 16, 16)).shape
     torch.Size([3, 64])
     """
+    device = check_device(device, "device", allow_meta=True)
     return load_model(
         DEFAULT_PATH if path is None else path, DigitCNN, key=_KEY, what="digit-classifier",
         device=device, make="python -m diffusion.digit_classifier --train --out PATH",

@@ -61,6 +61,7 @@ from diffusion.metrics import classifier_metrics, pixel
 from diffusion.metrics.classifier_metrics import *  # noqa: F403  (re-exported, see __all__)
 from diffusion.metrics.classifier_metrics import resolve_classifier
 from diffusion.metrics.pixel import *  # noqa: F403  (re-exported, see __all__)
+from diffusion.metrics.pixel import _images, _paired
 from numerics.validate import check_bool
 
 __all__ = [*classifier_metrics.__all__, *pixel.__all__, "optional_fid", "optional_lpips"]
@@ -111,6 +112,7 @@ def optional_lpips(x, ref, *, net_type: str = "alex", quiet: bool = False) -> fl
     net_type : {"alex", "vgg", "squeeze"}
     """
     quiet = check_bool(quiet, "quiet")
+    _paired(x, ref)  # real, finite image batches of one shape, checked before any skip
     if net_type not in _LPIPS_BACKBONES:
         raise ValueError(f"net_type: expected one of {tuple(_LPIPS_BACKBONES)}, got {net_type!r}")
     try:
@@ -146,6 +148,9 @@ def optional_fid(x, ref, *, quiet: bool = False) -> float | None:
     hundred 16 x 16 digits prefer :func:`classifier_fd`.
     """
     quiet = check_bool(quiet, "quiet")
+    a, b = _images(x, "x"), _images(ref, "ref")  # real, finite, checked before any skip
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"ref: expected images of shape {a.shape[1:]} as x, got {b.shape[1:]}")
     try:
         import torch_fidelity  # noqa: F401
     except Exception as exc:

@@ -18,27 +18,31 @@ references.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
+from diffusion._checks import as_real_numpy
 from numerics.metrics import psnr as psnr_rows
 from numerics.metrics import random_directions, sliced_w2
+from numerics.validate import check_int, check_positive
 
 __all__ = ["pixel_sliced_w2", "psnr", "ssim"]
+
+#: Largest SSIM ``data_range`` R: the SSIM terms multiply C1 = (0.01 R)^2 by C2 = (0.03 R)^2
+#: (about 1e-7 R^4) and by squared means, which overflow float64 for R beyond about 1e70.
+_MAX_SSIM_RANGE = 1e50
+
+
+def _images(x, name: str) -> np.ndarray:
+    """``[B, ...]`` tensor/array -> finite float64 numpy array with B >= 1, else ValueError
+    naming ``name`` (strings, None, complex values, meta tensors, NaN/Inf)."""
+    a = as_real_numpy(x, name)
+    if a.ndim < 2 or a.shape[0] < 1:
+        raise ValueError(f"{name}: expected a batch [B, ...] of images, got shape {a.shape}")
+    return a
 
 
 def _flat(x, name: str) -> np.ndarray:
     """``[B, ...]`` tensor/array -> (B, D) float64 numpy array, finite."""
-    if isinstance(x, torch.Tensor):
-        a = x.detach().cpu().double().numpy()
-    else:
-        try:
-            a = np.asarray(x, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name}: expected a numeric array of images") from exc
-    if a.ndim < 2 or a.shape[0] < 1:
-        raise ValueError(f"{name}: expected a batch [B, ...] of images, got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name}: contains NaN or Inf")
+    a = _images(x, name)
     return a.reshape(a.shape[0], -1)
 
 
@@ -110,9 +114,16 @@ def ssim(x, ref, *, data_range: float = 2.0, win_size: int = 7, per_image: bool 
     """
     from skimage.metrics import structural_similarity
 
-    a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    b = ref.detach().cpu().double().numpy() if isinstance(ref, torch.Tensor) else np.asarray(ref)
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    data_range = check_positive(data_range, "data_range")
+    if data_range > _MAX_SSIM_RANGE:
+        raise ValueError(
+            f"data_range: expected at most {_MAX_SSIM_RANGE:g} (the products of SSIM's "
+            f"constants (0.01 R)^2 (0.03 R)^2 must stay finite in float64), got {data_range!r}"
+        )
+    win_size = check_int(win_size, "win_size", minimum=3)
+    if win_size % 2 == 0:
+        raise ValueError(f"win_size: expected an odd window size >= 3, got {win_size}")
+    a, b = _images(x, "x"), _images(ref, "ref")
     if a.ndim == 4 and a.shape[1] == 1:
         a = a[:, 0]
     if b.ndim == 4 and b.shape[1] == 1:

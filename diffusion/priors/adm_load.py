@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from diffusion._checks import check_device
 from diffusion.models import EpsilonAdapter
 from diffusion.operators.base import check_float_dtype
 from diffusion.priors.adm import ADMConfig, ADMUNet
@@ -77,17 +78,7 @@ _FIELDS = tuple(f.name for f in dataclasses.fields(ADMConfig))
 
 def _device(device, name: str = "device") -> torch.device:
     """``device`` as a torch device that exists here (``meta`` allowed), else ValueError."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: not a torch device: {device!r}") from exc
-    if dev.type == "cuda":
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (dev.index or 0) >= n:
-            raise ValueError(f"{name}: {device!r} is not available ({n} CUDA devices)")
-    elif dev.type not in ("cpu", "meta"):
-        raise ValueError(f"{name}: expected cpu, cuda or meta, got {device!r}")
-    return dev
+    return check_device(device, name, allow_meta=True)
 
 
 def adm_config(arch) -> ADMConfig:

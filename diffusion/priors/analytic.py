@@ -43,16 +43,17 @@ import math
 import numpy as np
 import torch
 
+from diffusion._checks import check_device, check_torch_generator
 from diffusion.models import Denoiser, check_time
 from diffusion.operators.base import check_float_dtype
 from numerics.gaussian import linear_gaussian_posterior
 from numerics.gmm import GaussianMixture
-from numerics.validate import as_array, check_positive, check_spd
+from numerics.validate import as_array, check_int, check_no_overflow, check_positive, check_spd
 
 __all__ = ["GaussianPrior", "MixturePrior", "PAPER_GMM"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
-_NON_FINITE = "x: contains NaN or Inf, or values too large for its dtype"
+_NON_FINITE = "x_t: contains NaN or Inf, or values too large for its dtype"
 
 #: The 2-component 2-D mixture used for the paper's Section III-D example here (the paper's
 #: own parameters did not survive extraction; these follow /work/shared/README.md).
@@ -164,14 +165,22 @@ class MixturePrior(Denoiser):
             self._params[key] = p
         return p
 
-    def _flat(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
-            raise ValueError(f"x: expected a floating-point tensor, got {type(x).__name__}")
+    def _flat(self, x: torch.Tensor, name: str = "x_t") -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{name}: expected a floating-point tensor, got {type(x).__name__}")
+        if not x.dtype.is_floating_point:
+            raise ValueError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
+        if x.is_meta:
+            raise ValueError(f"{name}: a meta tensor holds no data")
         if x.ndim < 2 or math.prod(x.shape[1:]) != self.d:
             raise ValueError(
-                f"x: expected shape [B, ...] with {self.d} values per sample, got {list(x.shape)}"
+                f"{name}: expected shape [B, ...] with {self.d} values per sample, "
+                f"got {list(x.shape)}"
             )
         return x.reshape(x.shape[0], self.d)
+
+    def _time(self, t, x_t) -> torch.Tensor:
+        return check_time(t, x_t, T=self.schedule.T)
 
     def _terms(self, xf: torch.Tensor, t: torch.Tensor, need_logp: bool = False) -> dict:
         """The per-component terms of one call: ``z``, ``lam_t``, ``ab``, responsibilities
@@ -265,7 +274,7 @@ class MixturePrior(Denoiser):
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         r"""Exact Tweedie mean :math:`E[x_0 \mid x_t]` (differentiable), shape of ``x_t``."""
         xf = self._flat(x_t)
-        tm = self._terms(xf, t)
+        tm = self._terms(xf, self._time(t, x_t))
         p, r = tm["p"], tm["r"]
         gain = tm["ab"].sqrt() * p["lam"][None] / tm["lam_t"]
         if self.K == 1:
@@ -276,8 +285,8 @@ class MixturePrior(Denoiser):
 
     def score(self, x_t: torch.Tensor, t) -> torch.Tensor:
         r""":math:`\nabla_x \log p_t(x)`, shape of ``x_t`` (t = 0 is the prior itself)."""
-        t = check_time(t, x_t)
         xf = self._flat(x_t)
+        t = self._time(t, x_t)
         tm = self._terms(xf, t)
         v = tm["z"] / tm["lam_t"]
         s = -self._back(v if self.K == 1 else tm["r"][:, :, None] * v, tm["p"])
@@ -285,20 +294,22 @@ class MixturePrior(Denoiser):
 
     def logpdf(self, x_t: torch.Tensor, t) -> torch.Tensor:
         r""":math:`\log p_t(x)`, shape [B]."""
-        t = check_time(t, x_t)
-        tm = self._terms(self._flat(x_t), t, need_logp=True)
+        xf = self._flat(x_t)
+        t = self._time(t, x_t)
+        tm = self._terms(xf, t, need_logp=True)
         if "underflow" in tm:
             amax = float(x_t.abs().amax())
             raise ValueError(
-                f"x: |x| up to {amax:.3g} is so far from the mixture that log p_t(x) is below "
+                f"x_t: |x_t| up to {amax:.3g} is so far from the mixture that log p_t(x) is below "
                 f"the {x_t.dtype} range"
             )
         return torch.logsumexp(tm["lw"], dim=1)
 
     def responsibilities(self, x_t: torch.Tensor, t) -> torch.Tensor:
         """Component responsibilities at time t, shape [B, K] (rows sum to 1)."""
-        t = check_time(t, x_t)
-        return self._terms(self._flat(x_t), t)["r"]
+        xf = self._flat(x_t)
+        t = self._time(t, x_t)
+        return self._terms(xf, t)["r"]
 
     def hessian(self, x_t: torch.Tensor, t) -> torch.Tensor:
         r""":math:`\nabla_x^2 \log p_t(x)` on the flattened vector, shape [B, d, d].
@@ -306,8 +317,8 @@ class MixturePrior(Denoiser):
         For a single Gaussian (K = 1) the Hessian does not depend on x: the result is then
         ``[1, d, d]`` when every sample has the same t (broadcast it over the batch).
         """
-        t = check_time(t, x_t)
         xf = self._flat(x_t)
+        t = self._time(t, x_t)
         ts = torch.unique(t)
         if ts.numel() > 1:  # group samples by time; each group shares Σ_{t,k}^{-1}
             H = xf.new_empty(xf.shape[0], self.d, self.d)
@@ -339,7 +350,8 @@ class MixturePrior(Denoiser):
 
     def mean_xt(self, t: int) -> np.ndarray:
         r""":math:`E[x_t] = \sqrt{\bar\alpha_t}\,E[x_0]`, a float64 (d,) array (t of the base schedule)."""
-        return np.sqrt(self.schedule.schedule.alpha_bar[int(t)]) * self.mean()
+        t = check_int(t, "t", maximum=self.schedule.T)
+        return np.sqrt(self.schedule.schedule.alpha_bar[t]) * self.mean()
 
     def sample_xt(
         self,
@@ -370,6 +382,9 @@ class MixturePrior(Denoiser):
         T = self.schedule.T
         if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or not 0 <= t <= T:
             raise ValueError(f"t: expected an integer in [0, {T}], got {t!r}")
+        check_torch_generator(generator)
+        if device is not None:
+            device = check_device(device, allow_meta=True)
         gdev = generator.device if generator is not None else torch.device("cpu")
         u = torch.rand(n, generator=generator, dtype=torch.float64, device=gdev).cpu()
         eps = torch.randn(n, self.d, generator=generator, dtype=torch.float64, device=gdev).cpu()
@@ -434,6 +449,9 @@ class GaussianPrior(MixturePrior):
 
     def __init__(self, mean, cov, schedule):
         m = as_array(mean, "mean", ndim=1)
+        if m.size == 0:
+            raise ValueError("mean: expected a (d,) vector with d >= 1, got an empty one")
+        check_no_overflow(m * m, "mean")  # the quadratic forms square it
         S = check_spd(cov, "cov", d=m.shape[0])
         super().__init__(GaussianMixture([1.0], m[None], S[None]), schedule)
         self.loc, self.cov = m, S

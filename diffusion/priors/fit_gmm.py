@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -50,14 +51,16 @@ from diffusion.priors.gmm_image import DEFAULT_WEIGHTS, fit_patch_gmm, load_gmm,
 from numerics.cli import (
     ArgumentParser,
     UsageError,
+    check_out_file,
     fail,
     nonneg_float,
     positive_float,
     positive_int,
     seed_int,
 )
-from numerics.io import atomic_write
+from numerics.io import as_path, atomic_write
 from numerics.progress import Progress
+from numerics.validate import as_scalar, check_bool, check_int
 
 __all__ = [
     "DEFAULT_WEIGHTS",
@@ -77,8 +80,13 @@ def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
     """Grid figure: prior samples beside real fit-split and test-split patches (same count).
 
     Samples and patches are shown on the common grey scale [-1, 1] (samples clipped for
-    display only).
+    display only). ``weights``: a mixture ``.npz`` (:func:`save_gmm`); ``path``: the PNG to
+    write; ``n``: images per panel, 1..1024; ``seed``: an integer in [0, 2**32).
     """
+    n = check_int(n, "n", minimum=1, maximum=1024)
+    seed = check_int(seed, "seed", maximum=2**32 - 1)
+    path = check_out_file(path, "path")
+    weights = as_path(weights, "weights")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,7 +110,9 @@ def samples_figure(weights, path, *, n: int = 48, seed: int = 0) -> Path:
         ]
     cols = 8
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, 3 * cols + 2, figsize=(0.42 * (3 * cols + 2), 0.42 * rows + 0.5))
+    fig, axes = plt.subplots(
+        rows, 3 * cols + 2, figsize=(0.42 * (3 * cols + 2), 0.42 * rows + 0.5), squeeze=False
+    )
     for a in axes.ravel():
         a.axis("off")
     for p, (title, X) in enumerate(panels):
@@ -141,6 +151,54 @@ class FitConfig:
     checkpoint_every: int = 5
     quiet: bool = False
 
+    def __post_init__(self):
+        if self.data not in ("patches", "digits16"):
+            raise ValueError(f"data: expected 'patches' or 'digits16', got {self.data!r}")
+        for f, low, high in (
+            ("n_patches", 2, None),
+            ("components", 1, None),
+            ("patch_size", 1, None),
+            ("max_iter", 1, None),
+            ("seed", 0, 2**32 - 1),
+            ("checkpoint_every", 1, None),
+        ):
+            check_int(getattr(self, f), f, minimum=low, maximum=high)
+        for f, positive in (("reg_covar", True), ("min_std", False), ("tol", False)):
+            v = as_scalar(getattr(self, f), f)
+            if v < 0 or (positive and v == 0) or v > 1.0:
+                want = "(0, 1]" if positive else "[0, 1]"
+                raise ValueError(f"{f}: expected a number in {want} ({_WHY[f]}), got {v!r}")
+        check_bool(self.quiet, "quiet")
+        if not isinstance(self.out, (str, os.PathLike)):
+            raise TypeError(f"out: expected a path, got {type(self.out).__name__}")
+        object.__setattr__(self, "out", check_out_file(self.out, "out"))
+
+
+def _bounded(convert, top: float, why: str):
+    """An argparse type: ``convert(text)`` (a finite number) that must be <= ``top``."""
+
+    def parse(text: str) -> float:
+        v = convert(text)
+        if v > top:
+            raise argparse.ArgumentTypeError(f"expected at most {top:g} ({why}), got {text!r}")
+        return v
+
+    parse.__name__ = convert.__name__
+    return parse
+
+
+#: Upper bounds of the real-valued settings (:class:`FitConfig`, the options): patch values
+#: lie in [-1, 1], so a patch's pixel standard deviation is at most 1 and its pixel variance
+#: at most 1; ``tol`` is a gain of mean log-likelihood per patch, in nats (default 1e-3).
+_WHY = {
+    "min_std": "the pixel sd of a patch in [-1, 1] is at most 1",
+    "reg_covar": "a variance floor above the largest pixel variance of [-1, 1] data",
+    "tol": "the threshold on the mean log-likelihood gain per patch, in nats",
+}
+_MIN_STD = _bounded(nonneg_float, 1.0, _WHY["min_std"])
+_REG_COVAR = _bounded(positive_float, 1.0, _WHY["reg_covar"])
+_TOL = _bounded(nonneg_float, 1.0, _WHY["tol"])
+
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
@@ -157,12 +215,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--n-patches", type=positive_int, default=50000, help="patches (>= 2)")
     p.add_argument("--components", type=positive_int, default=32, help="mixture components K")
     p.add_argument("--patch-size", type=positive_int, default=16, help="patch side (d = side^2)")
-    p.add_argument("--reg-covar", type=positive_float, default=1e-4, help="covariance floor")
-    p.add_argument("--min-std", type=nonneg_float, default=0.02, help="reject flatter patches")
+    p.add_argument("--reg-covar", type=_REG_COVAR, default=1e-4, help="covariance floor")
+    p.add_argument("--min-std", type=_MIN_STD, default=0.02, help="reject flatter patches")
     p.add_argument("--max-iter", type=positive_int, default=100, help="EM iterations at most")
     p.add_argument(
         "--tol",
-        type=nonneg_float,
+        type=_TOL,
         default=1e-3,
         help="EM stops when the mean log-likelihood gains less",
     )
@@ -205,6 +263,10 @@ def fit(cfg: FitConfig, command: str) -> tuple[Path, dict]:
 
     Returns the path and the metadata written with the mixture.
     """
+    if not isinstance(cfg, FitConfig):
+        raise TypeError(f"cfg: expected a FitConfig, got {type(cfg).__name__}")
+    if not isinstance(command, str):
+        raise TypeError(f"command: expected a str, got {type(command).__name__}")
     if cfg.data == "digits16":
         from diffusion.data.digits import digits16
 
@@ -277,10 +339,10 @@ def main(argv=None) -> int:
                 f"argument --n-patches: expected at least max(2, --components) = "
                 f"{max(2, a.components)} patches, got {a.n_patches}"
             )
+        _writable(a.out, "--out", ".npz")
         cfg = FitConfig(
             **{f: getattr(a, f) for f in FitConfig.__dataclass_fields__},
         )
-        _writable(cfg.out, "--out", ".npz")
         out, meta = fit(cfg, command)
     except (UsageError, ValueError) as exc:  # bad options, or data that cannot be fitted
         return fail(PROG, exc)

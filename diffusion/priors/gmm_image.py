@@ -34,6 +34,11 @@ from diffusion._paths import WEIGHTS_DIR
 from diffusion.priors.analytic import MixturePrior
 from numerics.gmm import GaussianMixture
 from numerics.io import as_path, atomic_write
+from numerics.validate import as_array, as_scalar, check_callable, check_int, check_positive
+
+#: Largest magnitude of a patch value :func:`fit_patch_gmm` accepts: EM forms squares and
+#: sums of them over the patches, which must stay finite in float64.
+MAX_PATCH_ABS = 1e100
 
 __all__ = ["DEFAULT_WEIGHTS", "GMMImagePrior", "fit_patch_gmm", "load_gmm", "save_gmm"]
 
@@ -105,8 +110,9 @@ def fit_patch_gmm(
     reg_covar : float > 0
         Added to the diagonal of every covariance (the floor).
     max_iter : int
-    tol : float
-        EM stops when the mean log-likelihood per patch improves by less than this.
+    tol : float >= 0
+        EM stops when the mean log-likelihood per patch improves by less than this (0: run
+        ``max_iter`` iterations).
     seed : int
         k-means initialisation seed.
     verbose : int
@@ -127,25 +133,39 @@ def fit_patch_gmm(
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture as SkGMM
 
-    X = np.asarray(patches, dtype=np.float64)
-    X = X.reshape(X.shape[0], -1)
+    X = _patch_rows(patches)
+    n_components = check_int(n_components, "n_components", minimum=1)
+    if n_components > X.shape[0]:
+        raise ValueError(
+            f"n_components: expected at most the number of patches ({X.shape[0]}), "
+            f"got {n_components}"
+        )
+    reg_covar = check_positive(reg_covar, "reg_covar")
+    max_iter = check_int(max_iter, "max_iter", minimum=1)
+    tol = as_scalar(tol, "tol")
+    if tol < 0:  # 0 is allowed: EM then runs max_iter iterations
+        raise ValueError(f"tol: expected a finite number >= 0, got {tol!r}")
+    seed = check_int(seed, "seed", maximum=2**32 - 1)
+    verbose = check_int(verbose, "verbose")
+    checkpoint = check_callable(checkpoint, "checkpoint", optional=True)
+    checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
     t0 = time.perf_counter()
-    chunk = max(1, min(int(checkpoint_every), int(max_iter)))
+    chunk = min(checkpoint_every, max_iter)
     gm = SkGMM(
-        n_components=int(n_components),
+        n_components=n_components,
         covariance_type="full",
-        reg_covar=float(reg_covar),
+        reg_covar=reg_covar,
         max_iter=chunk,
-        tol=float(tol),
+        tol=tol,
         init_params="kmeans",
-        random_state=int(seed),
-        verbose=int(verbose),
+        random_state=seed,
+        verbose=verbose,
         verbose_interval=1,
         warm_start=True,
     )
     done = 0
     while True:
-        gm.max_iter = min(chunk, int(max_iter) - done)
+        gm.max_iter = min(chunk, max_iter - done)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gm.fit(X)
@@ -160,8 +180,18 @@ def fit_patch_gmm(
         out = (np.asarray(gm.weights_), np.asarray(gm.means_), covs, info)
         if checkpoint is not None:
             checkpoint(*out)
-        if gm.converged_ or done >= int(max_iter):
+        if gm.converged_ or done >= max_iter:
             return out
+
+
+def _patch_rows(patches) -> np.ndarray:
+    """``patches`` ``(n, ...)`` as a finite ``(n, d)`` float64 array, n >= 2, d >= 1."""
+    X = as_array(patches, "patches", max_abs=MAX_PATCH_ABS)
+    if X.ndim < 2 or X.shape[0] < 2 or X[0].size < 1:
+        raise ValueError(
+            f"patches: expected an (n, ...) array of n >= 2 non-empty patches, got shape {X.shape}"
+        )
+    return X.reshape(X.shape[0], -1)
 
 
 def save_gmm(path, weights, means, covs, *, command: str, meta: dict) -> Path:
@@ -170,11 +200,16 @@ def save_gmm(path, weights, means, covs, *, command: str, meta: dict) -> Path:
     Atomically (:func:`numerics.io.atomic_write`): an interrupted write leaves the previous
     file, never a truncated one. Strings only, no pickled objects.
     """
-    w = np.asarray(weights, dtype=np.float64)
+    gmm = GaussianMixture(weights, means, covs)  # validates weights, means, covs
+    if not isinstance(command, str):
+        raise TypeError(f"command: expected a str, got {type(command).__name__}")
+    if not isinstance(meta, dict):
+        raise TypeError(f"meta: expected a dict, got {type(meta).__name__}")
+    w = gmm.weights
     arrays = dict(
         weights=(w / w.sum()).astype(np.float32),
-        means=np.asarray(means, dtype=np.float32),
-        covs=np.asarray(covs, dtype=np.float32),
+        means=gmm.means.astype(np.float32),
+        covs=gmm.covs.astype(np.float32),
         command=np.array(command),
         meta=np.array(json.dumps(meta, sort_keys=True)),
     )
@@ -225,6 +260,8 @@ class GMMImagePrior(MixturePrior):
         s = math.isqrt(self.d)
         if s * s != self.d:
             raise ValueError(f"gmm: dimension {self.d} is not a square patch (s * s)")
+        if meta is not None and not isinstance(meta, dict):
+            raise TypeError(f"meta: expected a dict or None, got {type(meta).__name__}")
         self.patch_shape = (1, s, s)
         self.meta = dict(meta or {})
 
@@ -254,6 +291,9 @@ class GMMImagePrior(MixturePrior):
         seed: int = 0,
     ) -> GMMImagePrior:
         """Fit by EM (:func:`fit_patch_gmm`); for small, quick fits."""
+        d = _patch_rows(patches).shape[1]
+        if math.isqrt(d) ** 2 != d:
+            raise ValueError(f"patches: {d} values per patch, not a square patch (s * s)")
         w, mu, S, info = fit_patch_gmm(
             patches, n_components, reg_covar=reg_covar, max_iter=max_iter, tol=tol, seed=seed
         )

@@ -55,13 +55,17 @@ from pathlib import Path
 
 import torch
 
+from diffusion._checks import check_device
 from diffusion._paths import WEIGHTS_DIR
 from diffusion.models import EpsilonAdapter
 from diffusion.operators.base import check_float_dtype
+from diffusion.schedule import as_torch_schedule
 from numerics.schedule import Schedule, linear_schedule
+from numerics.validate import check_bool, check_int
 
 __all__ = [
     "PRIOR_FOLDERS",
+    "PriorNotFoundError",
     "UNetPrior",
     "build_unet",
     "count_parameters",
@@ -92,6 +96,12 @@ _WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model
 def count_parameters(module: torch.nn.Module) -> int:
     """Number of parameters of ``module``."""
     return sum(p.numel() for p in module.parameters())
+
+
+class PriorNotFoundError(FileNotFoundError, ValueError):
+    """A prior name that is neither registered nor an existing folder, or a registered
+    prior whose weights folder is missing: a missing file and a bad argument value at once
+    (either ``except`` catches it)."""
 
 
 def build_unet(
@@ -135,9 +145,16 @@ def build_unet(
     """
     from diffusers import UNet2DModel
 
-    channels = tuple(int(c) for c in channels)
-    if len(channels) < 1 or any(c < 1 for c in channels):
+    sample_size = check_int(sample_size, "sample_size", minimum=1)
+    if isinstance(channels, (str, bytes)) or not hasattr(channels, "__iter__"):
+        raise TypeError(f"channels: expected a tuple of integers, got {channels!r:.40}")
+    channels = tuple(check_int(c, "channels", minimum=1) for c in channels)
+    if len(channels) < 1:
         raise ValueError(f"channels: expected positive integers, got {channels!r}")
+    in_channels = check_int(in_channels, "in_channels", minimum=1)
+    layers_per_block = check_int(layers_per_block, "layers_per_block", minimum=1)
+    norm_num_groups = check_int(norm_num_groups, "norm_num_groups", minimum=1)
+    attention = check_bool(attention, "attention")
     bad = [c for c in channels if c % norm_num_groups]
     if bad:
         raise ValueError(
@@ -175,19 +192,30 @@ def resolve_prior(name_or_path) -> Path:
     FileNotFoundError
         The folder does not exist (naming it; for a registered name, also how to train it).
     """
+    return _resolve(name_or_path, "name_or_path")
+
+
+def _resolve(name_or_path, name: str) -> Path:
+    """:func:`resolve_prior`, naming the argument ``name`` in its errors."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(
+            f"{name}: expected a prior name or a folder path, got {type(name_or_path).__name__}"
+        )
     key = str(name_or_path)
+    if not key:
+        raise ValueError(f"{name}: expected a prior name or a folder path, got ''")
     if key in PRIOR_FOLDERS:
         path = PRIOR_FOLDERS[key]
         if not path.is_dir():
-            raise FileNotFoundError(
-                f"prior {key!r}: weights folder {path} is missing; train it with "
+            raise PriorNotFoundError(
+                f"{name}: prior {key!r}: weights folder {path} is missing; train it with "
                 f"`python -m diffusion.train_prior --data {key} --out {path}`"
             )
         return path
     path = Path(os.path.expanduser(key))
     if not path.is_dir():
-        raise FileNotFoundError(
-            f"prior {key!r}: not a registered name ({', '.join(PRIOR_FOLDERS)}) "
+        raise PriorNotFoundError(
+            f"{name}: prior {key!r}: not a registered name ({', '.join(PRIOR_FOLDERS)}) "
             f"and not an existing folder"
         )
     return path
@@ -208,6 +236,8 @@ def unet_model_folder(path) -> tuple[Path, Path | None]:
     FileNotFoundError
         No such folder, no ``config.json`` in it or in ``unet/``, or no weight file.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a folder path, got {type(path).__name__}")
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"UNet checkpoint folder {path} does not exist")
@@ -313,11 +343,16 @@ class UNetPrior(EpsilonAdapter):
                  autocast: str = "none"):  # fmt: skip
         from diffusion.priors.adm_load import check_autocast
 
+        if not isinstance(unet, torch.nn.Module) or not hasattr(unet, "config"):
+            raise TypeError(
+                f"unet: expected a diffusers UNet2DModel, got {type(unet).__name__}"
+            )
         p = next(unet.parameters())
         amp = check_autocast(autocast, p.device, p.dtype)
+        ts = as_torch_schedule(schedule)
         unet.eval()
         unet.requires_grad_(False)
-        super().__init__(_UNetEps(unet, len(schedule.beta) - 1, amp), schedule, clip=clip)
+        super().__init__(_UNetEps(unet, ts.T, amp), ts, clip=clip)
         self.unet = unet
         cfg = unet.config
         s = cfg.sample_size
@@ -373,10 +408,11 @@ def load_unet_prior(
         scheduler config.
     """
     check_float_dtype(dtype)
+    device = check_device(device, allow_meta=True)
     from diffusers import UNet2DModel
     from diffusers.utils import logging as dlogging
 
-    folder = resolve_prior(path)
+    folder = _resolve(path, "path")
     model_dir, sched_cfg = unet_model_folder(folder)
     schedule = _schedule_from_config(sched_cfg)
     try:
@@ -405,7 +441,9 @@ def load_unet_prior(
         )
     hw = (s, s) if isinstance(s, int) else tuple(s)
     if image_shape is not None:
-        want = tuple(int(v) for v in image_shape)
+        if isinstance(image_shape, (str, bytes)) or not hasattr(image_shape, "__len__"):
+            raise ValueError(f"image_shape: expected (C, H, W), got {image_shape!r:.40}")
+        want = tuple(check_int(v, "image_shape", minimum=1) for v in image_shape)
         if len(want) != 3:
             raise ValueError(f"image_shape: expected (C, H, W), got {image_shape!r}")
         have = (in_ch, *hw)

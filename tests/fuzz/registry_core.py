@@ -89,7 +89,7 @@ exempt(
 # --------------------------------------------------------------------------- models
 @entry("diffusion.models.check_time")
 def _(tmp):
-    return call(models.check_time, K(tvec(), "time"), x2(), name=fixed("x"))
+    return call(models.check_time, K(tvec(), "time"), x2(), name=fixed("x"), T=K(5, "count"))
 
 
 @entry("diffusion.models.call_denoiser")

@@ -93,7 +93,7 @@ def _(tmp):
         sched(),
         reg_covar=K(1e-4, "sigma"),
         max_iter=K(3, "count"),
-        tol=K(1e-3, "sigma"),
+        tol=K(1e-3, "nonneg"),  # 0 is valid (EM runs max_iter iterations)
         seed=K(0, "seed"),
     )
 
@@ -114,7 +114,7 @@ def _(tmp):
         K(2, "count"),
         reg_covar=K(1e-4, "sigma"),
         max_iter=K(3, "count"),
-        tol=K(1e-3, "sigma"),
+        tol=K(1e-3, "nonneg"),  # 0 is valid (EM runs max_iter iterations)
         seed=K(0, "seed"),
         verbose=K(0, "int"),
         checkpoint=K(lambda *a: None, "callable"),
