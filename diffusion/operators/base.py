@@ -271,7 +271,12 @@ class LinearOperator:
         """
         if (gamma is None) == (rho is None):
             raise ValueError("gamma: give exactly one of gamma and rho (rho = 1/gamma)")
-        rho = 1.0 / check_positive(gamma, "gamma") if rho is None else check_positive(rho, "rho")
+        if rho is None:
+            rho = 1.0 / check_positive(gamma, "gamma")
+            if not math.isfinite(rho):
+                raise ValueError(f"gamma: {gamma!r} is too small, rho = 1/gamma overflows")
+        else:
+            rho = check_positive(rho, "rho")
         check_tensor(z, "z", finite=True)
         check_tensor(y, "y", finite=True)
         if y.shape[0] not in (1, z.shape[0]):
@@ -279,8 +284,8 @@ class LinearOperator:
         out = self._prox_l2(z, y, rho)
         if not bool(torch.isfinite(out).all()):
             raise ValueError(
-                f"z, y: values too large, the proximal step overflows {out.dtype} (or rho is "
-                "too small for them)"
+                f"z, y, gamma, rho: the proximal step overflows {out.dtype} (values of z, y too "
+                "large, or rho = 1/gamma too extreme for them)"
             )
         return out
 

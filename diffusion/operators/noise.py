@@ -64,12 +64,12 @@ class GaussianNoise:
         z = torch.randn(
             like.shape, generator=self.generator(like.device), device=like.device, dtype=like.dtype
         )
-        return self.sigma_y * z
+        return check_result(self.sigma_y * z, "sigma_y")
 
     def __call__(self, y: torch.Tensor) -> torch.Tensor:
         """Return ``y + sigma_y * z`` (same shape, dtype and device as ``y``; ``y`` finite)."""
         check_tensor(y, "y", min_ndim=0, finite=True)
-        return check_result(y + self._sample(y), "y")
+        return check_result(y + self._sample(y), "y, sigma_y")
 
     def __repr__(self) -> str:
         return f"GaussianNoise(sigma_y={self.sigma_y}, seed={self.seed})"
