@@ -20,7 +20,7 @@ from diffusion.data.patches import (
     load_image,
     patch_dataset,
 )
-from diffusion.priors.fit_gmm import fit_patch_gmm, main, save_gmm
+from diffusion.priors.fit_gmm import fit_patch_gmm, main, samples_figure, save_gmm
 from diffusion.priors.gmm_image import DEFAULT_WEIGHTS, GMMImagePrior, load_gmm
 from numerics.gmm import GaussianMixture
 from numerics.schedule import linear_schedule
@@ -218,6 +218,21 @@ def test_chunked_em_equals_one_run():
         np.testing.assert_array_equal(u, v)
     # The floor: every covariance eigenvalue is at least reg_covar (minus rounding).
     assert np.linalg.eigvalsh(a[2]).min() >= 1e-4 * (1 - 1e-9)
+
+
+def test_tol_zero_runs_max_iter_iterations():
+    """tol = 0 is a valid setting (the command's --tol accepts it): EM never stops early."""
+    X = patch_dataset("fit", 300, size=4, seed=1)
+    info = fit_patch_gmm(X, 2, max_iter=3, tol=0.0)[3]
+    assert info["n_iter"] == 3
+
+
+def test_samples_figure_with_a_single_row(tmp_path, rng):
+    """n <= 8 images (one grid row) used to fail: plt.subplots returned a 1-d axes array."""
+    gm = _random_gmm(rng, K=2, s=2)
+    path = save_gmm(tmp_path / "m.npz", gm.weights, gm.means, gm.covs, command="c", meta={})
+    out = samples_figure(path, tmp_path / "f.png", n=8)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_shipped_weights_file():

@@ -96,3 +96,12 @@ def test_check_time():
         check_time(torch.tensor([0.5, 1.0, 2.0]), x)
     with pytest.raises(ValueError, match="one time index per sample"):
         check_time(torch.tensor([1, 2]), x)
+
+
+def test_check_time_refuses_indices_outside_the_schedule():
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="t: expected time indices >= 0"):
+        check_time(torch.tensor([-1, 2]), x)
+    with pytest.raises(ValueError, match=r"T = 5\)"):
+        check_time(6, x, T=5)
+    assert check_time(5, x, T=5).tolist() == [5, 5]

@@ -208,3 +208,12 @@ def test_lpips_and_fid_skip_with_one_line_and_never_download(monkeypatch, tmp_pa
     assert P.optional_fid(x, x) is None
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("FID skipped: torch-fidelity is not importable")
+
+
+def test_kid_refuses_features_whose_kernel_overflows():
+    """Features of 1e200 make the cubic kernel overflow: a ValueError naming fx, not a NaN."""
+    fx, fy = np.full((4, 3), 1e200), np.zeros((4, 3))
+    with pytest.raises(ValueError, match="fx: "):
+        P.kid_from_features(fx, fy)
+    with pytest.raises(ValueError, match="fx: "):
+        P.mmd2_unbiased(fx, fy)
