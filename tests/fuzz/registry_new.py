@@ -765,15 +765,21 @@ def _(tmp):
 @_new("diffusion.experiments.restore.batching.choose_batch")
 def _(tmp):
     from diffusion.experiments.restore import batching
+    from numerics.cli import UsageError
 
-    return call(batching.choose_batch, K(1e6, "sigma"), K(1e9, "sigma"), K(10, "count"))
+    # UsageError (a ValueError naming --image-batch): not even one chain fits, documented.
+    return call(
+        batching.choose_batch, K(1e6, "sigma"), K(1e9, "sigma"), K(10, "count"),
+        ok_errors=(UsageError,),
+    )  # fmt: skip
 
 
 @_new("diffusion.experiments.restore.chains.chain_generator")
 def _(tmp):
     from diffusion.experiments.restore import chains
 
-    return call(chains.chain_generator, K(0, "seed"), K(1, "index"), K(0.5, "eta"), K(0, "index"))
+    # i, j: "seed" kind (integers >= 0 without an upper bound: any image or sample number)
+    return call(chains.chain_generator, K(0, "seed"), K(1, "seed"), K(0.5, "eta"), K(0, "seed"))
 
 
 @_new("diffusion.experiments.restore.imagefiles.write_png")

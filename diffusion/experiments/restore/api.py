@@ -161,11 +161,20 @@ def chunks(n_images: int, per_image: int, batch: int, *, split_images: bool) -> 
     ``n_images * per_image`` chains (image-major), cut at image boundaries if
     ``split_images`` (exact guidance: one posterior per call).
 
+    ``n_images`` >= 0, ``per_image`` >= 1 and ``batch`` >= 1 are integers (``TypeError`` /
+    ``ValueError`` naming the argument otherwise: a batch of 0 would never finish).
+
     Examples
     --------
     >>> chunks(2, 3, 4, split_images=False), chunks(2, 3, 4, split_images=True)
     ([range(0, 4), range(4, 6)], [range(0, 3), range(3, 6)])
     """
+    from numerics.validate import check_bool, check_int
+
+    n_images = check_int(n_images, "n_images")
+    per_image = check_int(per_image, "per_image", minimum=1)
+    batch = check_int(batch, "batch", minimum=1)
+    split_images = check_bool(split_images, "split_images")
     out, k, total = [], 0, n_images * per_image
     while k < total:
         stop = min(k + batch, total)

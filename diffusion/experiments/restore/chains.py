@@ -54,7 +54,16 @@ def _eta_key(eta: float) -> int:
 
 
 def chain_generator(seed: int, i: int, eta: float, j: int) -> torch.Generator:
-    """The CPU generator of sample j of image i at η, seeded by ``(seed, i, η, j)``."""
+    """The CPU generator of sample j of image i at η, seeded by ``(seed, i, η, j)``.
+
+    ``seed``, ``i`` and ``j`` are integers >= 0, ``eta`` a number in [0, 1] (``TypeError``
+    / ``ValueError`` naming the argument otherwise)."""
+    from numerics.validate import as_scalar, check_int
+
+    seed, i, j = check_int(seed, "seed"), check_int(i, "i"), check_int(j, "j")
+    eta = as_scalar(eta, "eta")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta: expected a number in [0, 1], got {eta!r}")
     return torch.Generator().manual_seed(seed_of(seed, i, _eta_key(eta), j))
 
 

@@ -91,11 +91,26 @@ def prepare_image(im, size) -> tuple[np.ndarray, str]:
     return _to_array(im), note
 
 
+def _check_image(x, name: str = "x") -> np.ndarray:
+    """``x`` as a finite float64 (C, H, W) array with C = 1 or 3 and H, W >= 1 (values
+    outside [-1, 1] are clipped when written); ``ValueError`` naming ``name`` otherwise."""
+    from numerics.validate import as_array
+
+    a = as_array(x, name, ndim=3)
+    if a.shape[0] not in _MODES or min(a.shape[1:]) < 1:
+        raise ValueError(
+            f"{name}: expected a (C, H, W) image with C = 1 or 3 channels, got shape {a.shape}"
+        )
+    return a
+
+
 def to_pil(x):
-    """A (C, H, W) array in [-1, 1] (C = 1 or 3) as a Pillow image (``"L"`` or ``"RGB"``)."""
+    """A (C, H, W) array in [-1, 1] (C = 1 or 3) as a Pillow image (``"L"`` or ``"RGB"``);
+    values outside [-1, 1] are clipped. ``ValueError`` naming ``x`` for another shape, NaN
+    or Inf."""
     from PIL import Image
 
-    a = np.asarray(x, dtype=np.float64)
+    a = _check_image(x, "x")
     u = np.round((np.clip(a, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
     if u.shape[0] == 1:
         return Image.fromarray(u[0], mode="L")
@@ -103,7 +118,8 @@ def to_pil(x):
 
 
 def write_png(path, x) -> Path:
-    """Write the (C, H, W) array ``x`` in [-1, 1] as a PNG, atomically."""
+    """Write the (C, H, W) array ``x`` in [-1, 1] as a PNG, atomically (checked as
+    :func:`to_pil`)."""
     im = to_pil(x)
     return atomic_write(path, lambda p: im.save(p, format="PNG"))
 

@@ -26,10 +26,23 @@ __all__ = [
 
 def psnr_ssim(samples: np.ndarray, clean: np.ndarray):
     """PSNR and SSIM (``data_range=2``) of each row of ``samples`` (n, d) against ``clean``
-    (d,), a square image."""
+    (d,), a square image of at least 7 x 7 pixels.
+
+    ``ValueError`` naming ``samples`` / ``clean`` for NaN or Inf, wrong shapes or sizes."""
     from skimage.metrics import structural_similarity
 
+    from numerics.validate import MAX_ABS, as_array
+
+    clean = as_array(clean, "clean", max_abs=MAX_ABS).reshape(-1)
     s = math.isqrt(clean.size)
+    if s < 7 or s * s != clean.size:
+        raise ValueError(
+            f"clean: expected a square image of at least 7 x 7 pixels (d = s * s), got d = "
+            f"{clean.size}"
+        )
+    samples = as_array(samples, "samples", shape=(None, clean.size), max_abs=MAX_ABS)
+    if samples.shape[0] < 1:
+        raise ValueError(f"samples: expected at least one row, got shape {samples.shape}")
     psnr = psnr_rows(samples, clean.reshape(1, -1))
     ssim = np.array(
         [
