@@ -221,7 +221,10 @@ class Outcome:
 
 
 def _names(param: str) -> list[str]:
-    return [param, *ALIASES.get(param, ())]
+    """The spellings that name ``param``: itself, its :data:`ALIASES`, and its command-line
+    option (``sigma_y`` -> ``--sigma-y``: a config whose fields are a command's options, e.g.
+    ``RestoreConfig``, names the option, one line for the command and the library alike)."""
+    return [param, *ALIASES.get(param, ()), "--" + param.replace("_", "-")]
 
 
 def _message_names(msg: str, param: str) -> bool:

@@ -60,12 +60,15 @@ import torch
 from diffusion.experiments.restore.chains import chain_generator
 
 __all__ = [
-    "GUIDANCES", "Restoration", "as_measurement", "chain_metrics", "chunks", "exact_posterior", "measure",
+    "DPS_FORMS", "GUIDANCES", "Restoration", "as_measurement", "chain_metrics", "chunks", "exact_posterior", "measure",
     "probe_step", "restore_images", "run_chunk", "run_schedule", "unread",
 ]  # fmt: skip
 
 #: ``guidance=`` values of :func:`restore_images`.
 GUIDANCES = ("dps", "exact")
+
+#: ``dps_form=`` values of :func:`restore_images` (:class:`~diffusion.guidance.DPSGuidance`).
+DPS_FORMS = ("likelihood", "reference")
 
 
 @dataclass(frozen=True)
@@ -91,10 +94,51 @@ class Restoration:
     metrics: dict
     values: dict
 
+    def __post_init__(self):
+        # Checked once, at construction (restore_images builds only valid ones): a record
+        # assembled by hand fails here, naming the field, not later in a plot or a table.
+        for name in ("samples", "y"):
+            t = getattr(self, name)
+            if not isinstance(t, torch.Tensor) or not (t.is_floating_point()):
+                raise TypeError(f"{name}: expected a floating-point tensor, got {_what(t)}")
+            if t.device.type == "meta":
+                raise ValueError(f"{name}: a tensor on the meta device holds no data")
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{name}: contains NaN or Inf")
+        if self.samples.ndim != 6:
+            raise ValueError(
+                f"samples: expected [len(etas), samples, B, C, H, W], got {list(self.samples.shape)}"
+            )
+        if self.y.ndim < 1 or self.y.shape[0] != self.samples.shape[2]:
+            raise ValueError(
+                f"y: expected [B, *out_shape] with B = {self.samples.shape[2]}, got "
+                f"{list(self.y.shape)}"
+            )
+        if not isinstance(self.etas, tuple) or len(self.etas) != self.samples.shape[0]:
+            raise ValueError(
+                f"etas: expected a tuple of {self.samples.shape[0]} values (one per "
+                f"samples[e]), got {self.etas!r:.60}"
+            )
+        for e in self.etas:
+            if not isinstance(e, (int, float)) or isinstance(e, bool) or not 0.0 <= e <= 1.0:
+                raise ValueError(f"etas: expected numbers in [0, 1], got {e!r}")
+        for name in ("metrics", "values"):
+            if not isinstance(getattr(self, name), dict):
+                raise TypeError(f"{name}: expected a dict, got {_what(getattr(self, name))}")
+
+
+def _what(x) -> str:
+    return f"{type(x).__name__} {x!r:.40}" if not isinstance(x, torch.Tensor) else f"{x.dtype} tensor"
+
 
 def _images(x, name: str) -> torch.Tensor:
     """``[B, C, H, W]`` (or one ``[C, H, W]``) finite float64 CPU tensor."""
-    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    if isinstance(x, torch.Tensor) and x.device.type == "meta":
+        raise ValueError(f"{name}: a tensor on the meta device holds no data")
+    try:
+        t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise TypeError(f"{name}: expected a numeric tensor or array, got {type(x).__name__}") from exc
     if not t.is_floating_point():
         raise ValueError(f"{name}: expected floating-point images in [-1, 1], got {t.dtype}")
     t = t.double()
@@ -339,10 +383,26 @@ def restore_images(
         A chain diverged (DPS with too large a ζ).
     """
     from diffusion.experiments.restore.progress import Progress
+    from numerics.validate import check_bool, check_int
 
     if guidance not in GUIDANCES:
         raise ValueError(f"guidance: expected one of {GUIDANCES}, got {guidance!r}")
-    etas = tuple(float(e) for e in np.atleast_1d(np.asarray(etas, dtype=np.float64)))
+    if dps_form not in DPS_FORMS:
+        raise ValueError(f"dps_form: expected one of {DPS_FORMS}, got {dps_form!r}")
+    if not all(hasattr(operator, a) for a in ("A", "in_shape", "out_shape")):
+        raise TypeError(
+            f"operator: expected a LinearOperator (diffusion.operators), got {type(operator).__name__}"
+        )
+    seed = check_int(seed, "seed")
+    progress = check_bool(progress, "progress")
+    if max_abs is not None and (
+        isinstance(max_abs, bool) or not isinstance(max_abs, (int, float, np.integer, np.floating))
+    ):
+        raise TypeError(f"max_abs: expected a number > 0 or None, got {type(max_abs).__name__}")
+    try:
+        etas = tuple(float(e) for e in np.atleast_1d(np.asarray(etas, dtype=np.float64)))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"etas: expected numbers in [0, 1], got {etas!r:.40}") from exc
     if not etas or any(not 0.0 <= e <= 1.0 for e in etas) or len(set(etas)) != len(etas):
         raise ValueError(f"etas: expected distinct values in [0, 1], got {list(etas)}")
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:

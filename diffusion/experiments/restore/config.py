@@ -8,7 +8,6 @@ raises :class:`~numerics.cli.UsageError` with a message that names the option.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,7 +22,10 @@ from diffusion.experiments.restore.tasks import FILES_TASKS, PAPER_TASKS, TASKS,
 from diffusion.experiments.restore.zeta import read_zeta_table, resolve_zeta
 from numerics.cli import UsageError, check_out_dir
 
-__all__ = ["ETAS_DEFAULT", "GRADIENT_GUIDANCES", "MAX_SIGMA_Y", "RestoreConfig", "config_from_args"]
+__all__ = [
+    "ETAS_DEFAULT", "GRADIENT_GUIDANCES", "MAX_ABS_LIMIT", "MAX_DIFFPIR_LAMBDA", "MAX_SIGMA_Y",
+    "RestoreConfig", "config_from_args",
+]  # fmt: skip
 
 #: The ``--guidance`` values that differentiate the prior's denoiser (take ``--zeta``).
 GRADIENT_GUIDANCES = ("dps", "cov", "pigdm")
@@ -31,6 +33,15 @@ GRADIENT_GUIDANCES = ("dps", "cov", "pigdm")
 #: The largest ``--sigma-y``: y is stored (and DPS runs by default) in float32, whose
 #: rounding of y beyond about 1e7 exceeds the whole signal range [-1, 1]; 1e308 overflowed.
 MAX_SIGMA_Y = 1e6
+
+#: The largest ``--max-abs``: a state kept below it must have finite squares and squared
+#: distances in float64 (the metrics), as :data:`numerics.validate.MAX_ABS`; 1e308 did not.
+MAX_ABS_LIMIT = 1e150
+
+#: The largest ``--diffpir-lambda``: DiffPIR's :math:`\rho_k = \lambda\sigma_y^2/\bar\sigma_k^2`
+#: stays below float32's largest value (3.4e38) for every ``--sigma-y`` <= :data:`MAX_SIGMA_Y`
+#: on the 1000-step linear schedule (:math:`\bar\sigma_1^2 \approx 10^{-4}`); 1e308 overflowed.
+MAX_DIFFPIR_LAMBDA = 1e20
 
 #: η = 0, 0.1, ..., 1: the default of ``--eta``.
 ETAS_DEFAULT = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -217,8 +228,8 @@ class RestoreConfig:
             raise UsageError("--device cuda: no CUDA device available")
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads: expected an integer >= 1")
-        if not self.max_abs > 0:
-            raise UsageError("--max-abs: expected a number > 0")
+        if not 0 < self.max_abs <= MAX_ABS_LIMIT:
+            raise UsageError(f"--max-abs: expected a number in (0, {MAX_ABS_LIMIT:g}]")
         bad = [b for b in self.baselines if b not in BASELINES]
         if bad:
             raise UsageError(
@@ -231,8 +242,8 @@ class RestoreConfig:
             )
         if not self.diffpir_zetas or any(not 0.0 <= z <= 1.0 for z in self.diffpir_zetas):
             raise UsageError("--diffpir-zeta: expected values in [0, 1]")
-        if not (self.diffpir_lambda > 0 and math.isfinite(self.diffpir_lambda)):
-            raise UsageError("--diffpir-lambda: expected a number > 0")
+        if not 0 < self.diffpir_lambda <= MAX_DIFFPIR_LAMBDA:
+            raise UsageError(f"--diffpir-lambda: expected a number in (0, {MAX_DIFFPIR_LAMBDA:g}]")
         _check_out(self.out_path)
 
     def _check_adm(self) -> None:

@@ -36,7 +36,7 @@ _MODES = {1: "L", 3: "RGB"}
 def list_images(path, option: str = "--input") -> list[Path]:
     """The image files of ``path``: the file itself, or the PNG/JPEG files of a folder
     (sorted by name, not recursive)."""
-    p = Path(path).expanduser()
+    p = _path(path, "path")
     if not p.exists():
         raise UsageError(f"{option}: {p} does not exist")
     if p.is_dir():
@@ -53,6 +53,7 @@ def read_image(path, channels: int, option: str = "--input"):
     """The Pillow image of ``path`` in the mode of ``channels`` (1: ``"L"``, 3: ``"RGB"``)."""
     from PIL import Image, UnidentifiedImageError
 
+    path = _path(path, "path")
     if channels not in _MODES:
         raise UsageError(f"--prior: the network takes {channels} channels; images have 1 or 3")
     try:
@@ -61,6 +62,12 @@ def read_image(path, channels: int, option: str = "--input"):
             return im.convert(_MODES[channels])
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise UsageError(f"{option}: cannot read {path} as an image ({exc})") from None
+
+
+def _path(path, name: str) -> Path:
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"{name}: expected a file or folder path, got {type(path).__name__}")
+    return Path(path).expanduser()
 
 
 def prepare_image(im, size) -> tuple[np.ndarray, str]:
@@ -75,7 +82,13 @@ def prepare_image(im, size) -> tuple[np.ndarray, str]:
     """
     from PIL import Image
 
-    H, W = (int(v) for v in size)
+    from numerics.validate import check_int
+
+    if not isinstance(im, Image.Image):
+        raise TypeError(f"im: expected a Pillow image, got {type(im).__name__}")
+    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
+        raise ValueError(f"size: expected (H, W), got {size!r:.40}")
+    H, W = (check_int(v, "size", minimum=1) for v in size)
     w0, h0 = im.size
     steps = [f"{w0} x {h0}"]
     # the largest centred box of aspect W/H (width x height, as Pillow counts)
@@ -132,8 +145,12 @@ def read_measurement(path, out_shape, option: str = "--measurement") -> np.ndarr
     ``--input`` run). ``.png`` / ``.jpg``: one image of exactly the measurement's size,
     pixel values mapped to [-1, 1].
     """
-    p = Path(path).expanduser()
-    out = tuple(int(v) for v in out_shape)
+    from numerics.validate import check_int
+
+    if isinstance(out_shape, (str, bytes)) or not hasattr(out_shape, "__len__") or len(out_shape) != 3:
+        raise ValueError(f"out_shape: expected (C, H, W), got {out_shape!r:.40}")
+    out = tuple(check_int(v, "out_shape", minimum=1) for v in out_shape)
+    p = _path(path, "path")
     want = f"{' x '.join(map(str, out))} (C x H x W)"
     if not p.is_file():
         raise UsageError(

@@ -71,9 +71,9 @@ def _timing_units(path: Path) -> list:
 def prepare_out(out: Path, record: dict, resume: bool) -> None:
     """Create ``out/records`` and write ``out/config.json``; an existing run is continued
     only with ``resume`` and the same settings (else :class:`~numerics.cli.UsageError`)."""
-    make_out(out / "records")
     cfg_path = out / "config.json"
     if not cfg_path.exists():
+        make_out(out / "records")
         write_json(cfg_path, record, sort_keys=True)
         return
     if not resume:
@@ -88,6 +88,7 @@ def prepare_out(out: Path, record: dict, resume: bool) -> None:
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise UsageError(f"--resume: settings differ from the run in {out}: {', '.join(diff)}")
+    make_out(out / "records")  # after the checks: a refused --resume writes nothing
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
