@@ -47,7 +47,7 @@ FAILURES = {
 PASSES = ("ok-result", "ok-error")
 
 #: Other spellings a message may use for an argument.
-ALIASES = {"eta": ("η",), "sigma_y": ("σ_y", "σ"), "zeta": ("ζ",)}
+ALIASES = {"eta": ("η",), "etas": ("--eta",), "sigma_y": ("σ_y", "σ"), "zeta": ("ζ",)}
 
 PATH_KINDS = ("infile", "indir", "outfile", "outdir")
 

@@ -57,6 +57,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from diffusion.experiments.restore._checks import as_images as _images
+from diffusion.experiments.restore._checks import as_tensor, check_operator, check_restoration
 from diffusion.experiments.restore.chains import chain_generator
 
 __all__ = [
@@ -97,58 +99,7 @@ class Restoration:
     def __post_init__(self):
         # Checked once, at construction (restore_images builds only valid ones): a record
         # assembled by hand fails here, naming the field, not later in a plot or a table.
-        for name in ("samples", "y"):
-            t = getattr(self, name)
-            if not isinstance(t, torch.Tensor) or not (t.is_floating_point()):
-                raise TypeError(f"{name}: expected a floating-point tensor, got {_what(t)}")
-            if t.device.type == "meta":
-                raise ValueError(f"{name}: a tensor on the meta device holds no data")
-            if not bool(torch.isfinite(t).all()):
-                raise ValueError(f"{name}: contains NaN or Inf")
-        if self.samples.ndim != 6:
-            raise ValueError(
-                f"samples: expected [len(etas), samples, B, C, H, W], got {list(self.samples.shape)}"
-            )
-        if self.y.ndim < 1 or self.y.shape[0] != self.samples.shape[2]:
-            raise ValueError(
-                f"y: expected [B, *out_shape] with B = {self.samples.shape[2]}, got "
-                f"{list(self.y.shape)}"
-            )
-        if not isinstance(self.etas, tuple) or len(self.etas) != self.samples.shape[0]:
-            raise ValueError(
-                f"etas: expected a tuple of {self.samples.shape[0]} values (one per "
-                f"samples[e]), got {self.etas!r:.60}"
-            )
-        for e in self.etas:
-            if not isinstance(e, (int, float)) or isinstance(e, bool) or not 0.0 <= e <= 1.0:
-                raise ValueError(f"etas: expected numbers in [0, 1], got {e!r}")
-        for name in ("metrics", "values"):
-            if not isinstance(getattr(self, name), dict):
-                raise TypeError(f"{name}: expected a dict, got {_what(getattr(self, name))}")
-
-
-def _what(x) -> str:
-    return f"{type(x).__name__} {x!r:.40}" if not isinstance(x, torch.Tensor) else f"{x.dtype} tensor"
-
-
-def _images(x, name: str) -> torch.Tensor:
-    """``[B, C, H, W]`` (or one ``[C, H, W]``) finite float64 CPU tensor."""
-    if isinstance(x, torch.Tensor) and x.device.type == "meta":
-        raise ValueError(f"{name}: a tensor on the meta device holds no data")
-    try:
-        t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise TypeError(f"{name}: expected a numeric tensor or array, got {type(x).__name__}") from exc
-    if not t.is_floating_point():
-        raise ValueError(f"{name}: expected floating-point images in [-1, 1], got {t.dtype}")
-    t = t.double()
-    if t.ndim == 3:
-        t = t[None]
-    if t.ndim != 4 or t.shape[0] < 1:
-        raise ValueError(f"{name}: expected [B, C, H, W] or [C, H, W], got {list(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: contains NaN or Inf")
-    return t
+        check_restoration(self)
 
 
 def unread(operator) -> torch.Tensor:
@@ -157,6 +108,7 @@ def unread(operator) -> torch.Tensor:
     Found with one application of A to a seeded Gaussian input in float64: an entry with a
     non-zero row is non-zero with probability one.
     """
+    check_operator(operator)
     g = torch.Generator().manual_seed(0)
     probe = torch.randn((1, *operator.in_shape), generator=g, dtype=torch.float64)
     return operator.A(probe)[0] == 0
@@ -165,7 +117,11 @@ def unread(operator) -> torch.Tensor:
 def measure(images, operator, sigma_y: float, seed: int, ids=None) -> torch.Tensor:
     """``y = A x + n`` per image, float64 ``[B, *out_shape]``; image b's noise from
     ``default_rng([seed, 1, ids[b]])`` (``ids`` default ``0..B-1``); unread entries 0."""
-    x = _images(images, "images")
+    from numerics.validate import check_int, check_positive
+
+    check_operator(operator)
+    x = _images(images, "images", shape=operator.in_shape)
+    sigma_y, seed = check_positive(sigma_y, "sigma_y"), check_int(seed, "seed")
     ids = range(x.shape[0]) if ids is None else ids
     Ax = operator.A(x)
     noise = np.stack(
@@ -183,16 +139,17 @@ def chain_metrics(x_hat, operator, y, clean=None) -> dict:
     (module notes); ``clean [B, C, H, W]`` adds ``mse``, ``psnr`` and ``ssim``."""
     from diffusion.metrics.pixel import psnr, ssim
 
-    x_hat = x_hat.detach().cpu().double()
+    check_operator(operator)
+    x_hat = as_tensor(x_hat, "x_hat", shape=(None, None, None, *operator.in_shape))
     E, S, B = x_hat.shape[:3]
     flat = x_hat.reshape(E * S * B, *x_hat.shape[3:])
-    y = y.detach().cpu().double()
+    y = as_tensor(y, "y", shape=(B, *operator.out_shape))
     r = (y.repeat(E * S, *([1] * (y.ndim - 1))) - operator.A(flat)).reshape(E * S * B, -1)
     m = max(int((~unread(operator)).sum()), 1)
     res = torch.linalg.vector_norm(r, dim=1).numpy()
     out = {"residual": res, "residual_rms": res / math.sqrt(m)}
     if clean is not None:
-        c = _images(clean, "clean").repeat(E * S, 1, 1, 1)
+        c = _images(clean, "clean", shape=operator.in_shape, n=B).repeat(E * S, 1, 1, 1)
         out["mse"] = ((flat - c) ** 2).reshape(E * S * B, -1).mean(1).numpy()
         out["psnr"] = psnr(flat, c, per_image=True)
         if min(flat.shape[-2:]) >= 7:
@@ -282,6 +239,10 @@ def exact_posterior(prior, operator, sigma_y: float, y):
     from diffusion.priors import GaussianPrior, GMMImagePrior, MixturePrior
     from numerics.gmm import pruned_posterior
 
+    check_operator(operator)
+    if not isinstance(prior, MixturePrior) and not hasattr(prior, "posterior"):
+        raise TypeError(f"prior: expected an analytic prior (.posterior), got {type(prior).__name__}")
+    y = as_tensor(y, "y", shape=tuple(operator.out_shape))
     if isinstance(prior, GaussianPrior) or not isinstance(prior, MixturePrior):
         return prior.posterior(operator, sigma_y, y)
     keep = ~unread(operator).reshape(-1).numpy()
@@ -389,10 +350,7 @@ def restore_images(
         raise ValueError(f"guidance: expected one of {GUIDANCES}, got {guidance!r}")
     if dps_form not in DPS_FORMS:
         raise ValueError(f"dps_form: expected one of {DPS_FORMS}, got {dps_form!r}")
-    if not all(hasattr(operator, a) for a in ("A", "in_shape", "out_shape")):
-        raise TypeError(
-            f"operator: expected a LinearOperator (diffusion.operators), got {type(operator).__name__}"
-        )
+    check_operator(operator)
     seed = check_int(seed, "seed")
     progress = check_bool(progress, "progress")
     if max_abs is not None and (
@@ -474,8 +432,8 @@ def as_measurement(y, operator) -> torch.Tensor:
     """A given y (``out_shape`` or ``[B, *out_shape]``) as float64 ``[B, *out_shape]``,
     checked (:meth:`~diffusion.operators.LinearOperator.check_measurement`), unread
     entries set to 0."""
-    t = y.detach().cpu() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
-    t = t.double()
+    check_operator(operator)
+    t = as_tensor(y, "y")
     if tuple(t.shape) == tuple(operator.out_shape):
         t = t[None]
     return operator.check_measurement(t).masked_fill(unread(operator), 0.0)

@@ -72,6 +72,8 @@ def choose_batch(per_chain: float, free: float, total: int, *, what: str = "one 
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is torch's out-of-memory error (CUDA or CPU allocator)."""
+    if not isinstance(exc, BaseException):
+        raise TypeError(f"exc: expected an exception, got {type(exc).__name__}")
     oom = getattr(torch.cuda, "OutOfMemoryError", ())
     return isinstance(exc, oom) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
@@ -97,7 +99,12 @@ def auto_batch(probe, total: int, device) -> int:
 
     check_callable(probe, "probe")
     total = check_int(total, "total", minimum=1)
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (TypeError, RuntimeError) as exc:
+        raise ValueError(f"device: not a torch device: {device!r:.40}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device} requested but no CUDA device is available")
     if device.type != "cuda":
         return min(CPU_BATCH, int(total))
     torch.cuda.synchronize(device)

@@ -69,6 +69,10 @@ def chain_generator(seed: int, i: int, eta: float, j: int) -> torch.Generator:
 
 def generators(seed: int, images, etas, M: int) -> list[torch.Generator]:
     """One generator per (image, η, sample j), in that order."""
+    from numerics.validate import check_eta, check_int
+
+    seed, M = check_int(seed, "seed"), check_int(M, "M")
+    etas = [float(e) for e in np.atleast_1d(check_eta(etas, "etas"))]
     return [chain_generator(seed, i, eta, j) for i in images for eta in etas for j in range(M)]
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
 import torch
 
 from diffusion.experiments.restore.baselines import BASELINES
@@ -136,17 +137,47 @@ class RestoreConfig:
         # object is never written to afterwards.
         if isinstance(self.prior, str):
             object.__setattr__(self, "prior", resolve_prior(self.prior, self.weights))
+        if not isinstance(self.prior, PriorEntry):
+            raise UsageError(f"--prior: expected a prior name or entry, got {self.prior!r:.40}")
+        for name in ("out", "input", "measurement", "arch", "weights"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, (str, Path)):
+                raise UsageError(f"--{name}: expected a path, got {type(v).__name__}")
+        for name in ("exact_reference", "resume", "progress"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise UsageError(f"{name}: expected True or False, got {getattr(self, name)!r:.40}")
         for name in ("etas", "baselines", "diffpir_zetas", "zeta_grid"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, tuple):
                 object.__setattr__(self, name, tuple(v))
-        object.__setattr__(self, "etas", tuple(float(e) for e in self.etas))
+        try:
+            object.__setattr__(self, "etas", tuple(float(e) for e in self.etas))
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--eta: expected numbers in [0, 1], got {self.etas!r:.40}") from exc
+        self._check_types()
         self._check()
         if self.guidance in GRADIENT_GUIDANCES and self.zeta_grid is None:
             z = resolve_zeta(self.zeta, prior=self.prior.name, task=self.task, form=self.dps_form)
             object.__setattr__(self, "zeta", MappingProxyType(z) if isinstance(z, dict) else z)
 
     # ------------------------------------------------------------------ checks
+
+    def _check_types(self) -> None:
+        """Integers and real numbers where the options take them (the command line converts
+        its text; a config built in Python may hold anything)."""
+        ints = ("n_images", "samples_per_image", "steps", "seed", "image_seed", "ref_samples",
+                "pool_size", "grid_images", "grid_samples", "diffpir_steps", "n_cg",
+                "image_batch", "patch_size", "threads")  # fmt: skip
+        for name in ints:
+            v = getattr(self, name)
+            if v is None and name in ("patch_size", "threads") or v == "auto" and name == "image_batch":
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise UsageError(f"--{name.replace('_', '-')}: expected an integer, got {v!r:.40}")
+        for name in ("sigma_y", "max_abs", "diffpir_lambda"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise UsageError(f"--{name.replace('_', '-')}: expected a number, got {v!r:.40}")
 
     def _check(self) -> None:
         if self.task in PAPER_TASKS and not self.files_mode:
@@ -356,6 +387,9 @@ class RestoreConfig:
     def record(self, patch_size: int) -> dict:
         """Everything that determines the numbers, as JSON (``config.json`` and the results'
         ``config``; compared on ``--resume``), with the resolved ``patch_size``."""
+        from numerics.validate import check_int
+
+        patch_size = check_int(patch_size, "patch_size", minimum=1)
         zeta = self.zeta
         if isinstance(zeta, Mapping):
             zeta = {str(k): v for k, v in sorted(zeta.items())}

@@ -90,6 +90,8 @@ def check_finite(obj, where: str) -> None:
             check_finite(v, where)
     elif isinstance(obj, float) and not math.isfinite(obj):
         raise RuntimeError(f"non-finite metric for {where}; nothing written for it")
+    elif not isinstance(obj, (float, int, str, type(None))):
+        raise TypeError(f"obj: expected nested dicts/lists of numbers and text, got {type(obj).__name__}")
 
 
 def predict_mse_post(problem, eta: float, config, run_sched) -> float:
@@ -156,8 +158,13 @@ def oracle_mse_at(oracle, P: float) -> float:
     The curve is taken from c = 0 to the c of least measured P (beyond it the finite-sample
     bias makes P rise again), made monotone by a running minimum, and interpolated linearly
     in P; below its least P the value at that point is used (the oracle measures no lower),
-    above P(c = 0) the MMSE.
+    above P(c = 0) the MMSE. ``P`` is a finite number >= 0.
     """
+    from numerics.validate import as_scalar
+
+    P = as_scalar(P, "P")
+    if P < 0:
+        raise ValueError(f"P: expected a perception >= 0, got {P!r}")
     Ps = np.array([o["perception"] for o in oracle])
     ms = np.array([o["mse_post"] for o in oracle])
     stop = int(np.argmin(Ps)) + 1
