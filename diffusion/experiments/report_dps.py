@@ -68,12 +68,28 @@ CONFIGS = (
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """Settings of one report: samples per η, reverse steps, seed and torch device."""
+    """Settings of one report: samples per η (n >= 2), reverse steps (>= 1), seed (in
+    [0, 2**32), as ``--seed``) and torch device (checked at construction, naming the field)."""
 
     n: int = 2000
     steps: int = 1000
     seed: int = 0
     device: str = "cpu"
+
+    def __post_init__(self):
+        from numerics.validate import check_int
+
+        check_int(self.n, "n", minimum=2)
+        check_int(self.steps, "steps", minimum=1)
+        check_int(self.seed, "seed", maximum=2**32 - 1)
+        if not isinstance(self.device, str):
+            raise TypeError(f"device: expected a torch device name, got {type(self.device).__name__}")
+        try:
+            dev = torch.device(self.device)
+        except RuntimeError as exc:
+            raise ValueError(f"device: not a torch device: {self.device!r}") from exc
+        if dev.type not in ("cpu", "cuda") or (dev.type == "cuda" and not torch.cuda.is_available()):
+            raise ValueError(f"device: expected cpu or an available cuda device, got {self.device!r}")
 
 
 def _model_and_guidance(kind: str, opts: dict, prior: MixturePrior, y):
@@ -128,6 +144,8 @@ def build_parser() -> ArgumentParser:
 
 def report(cfg: ReportConfig) -> None:
     """Print the tables of ``docs/dps_accuracy.md`` for ``cfg``."""
+    if not isinstance(cfg, ReportConfig):
+        raise TypeError(f"cfg: expected a ReportConfig, got {type(cfg).__name__}")
     gmm = GaussianMixture(**PAPER_GMM)
     prior = MixturePrior(gmm, linear_schedule(1000))
     print(
@@ -168,7 +186,10 @@ def main(argv=None) -> int:
             raise UsageError(f"argument --n: expected an integer >= 2, got {a.n}")
         if a.device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"argument --device: {a.device} requested but no GPU is available")
-        cfg = ReportConfig(n=a.n, steps=a.steps, seed=a.seed, device=a.device)
+        try:
+            cfg = ReportConfig(n=a.n, steps=a.steps, seed=a.seed, device=a.device)
+        except ValueError as exc:  # "<field>: ..." -> the option's one line
+            raise UsageError(f"argument --{exc}") from None
     except UsageError as exc:
         return fail(PROG, exc)
     report(cfg)

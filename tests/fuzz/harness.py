@@ -47,7 +47,7 @@ FAILURES = {
 PASSES = ("ok-result", "ok-error")
 
 #: Other spellings a message may use for an argument.
-ALIASES = {"eta": ("η",), "sigma_y": ("σ_y", "σ"), "zeta": ("ζ",)}
+ALIASES = {"eta": ("η",), "etas": ("--eta",), "sigma_y": ("σ_y", "σ"), "zeta": ("ζ",)}
 
 PATH_KINDS = ("infile", "indir", "outfile", "outdir")
 
@@ -221,7 +221,10 @@ class Outcome:
 
 
 def _names(param: str) -> list[str]:
-    return [param, *ALIASES.get(param, ())]
+    """The spellings that name ``param``: itself, its :data:`ALIASES`, and its command-line
+    option (``sigma_y`` -> ``--sigma-y``: a config whose fields are a command's options, e.g.
+    ``RestoreConfig``, names the option, one line for the command and the library alike)."""
+    return [param, *ALIASES.get(param, ()), "--" + param.replace("_", "-")]
 
 
 def _message_names(msg: str, param: str) -> bool:

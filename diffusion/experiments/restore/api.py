@@ -57,15 +57,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from diffusion.experiments.restore._checks import as_images as _images
+from diffusion.experiments.restore._checks import as_tensor, check_operator, check_restoration
 from diffusion.experiments.restore.chains import chain_generator
 
 __all__ = [
-    "GUIDANCES", "Restoration", "as_measurement", "chain_metrics", "chunks", "exact_posterior", "measure",
+    "DPS_FORMS", "GUIDANCES", "Restoration", "as_measurement", "chain_metrics", "chunks", "exact_posterior", "measure",
     "probe_step", "restore_images", "run_chunk", "run_schedule", "unread",
 ]  # fmt: skip
 
 #: ``guidance=`` values of :func:`restore_images`.
 GUIDANCES = ("dps", "exact")
+
+#: ``dps_form=`` values of :func:`restore_images` (:class:`~diffusion.guidance.DPSGuidance`).
+DPS_FORMS = ("likelihood", "reference")
 
 
 @dataclass(frozen=True)
@@ -91,20 +96,10 @@ class Restoration:
     metrics: dict
     values: dict
 
-
-def _images(x, name: str) -> torch.Tensor:
-    """``[B, C, H, W]`` (or one ``[C, H, W]``) finite float64 CPU tensor."""
-    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if not t.is_floating_point():
-        raise ValueError(f"{name}: expected floating-point images in [-1, 1], got {t.dtype}")
-    t = t.double()
-    if t.ndim == 3:
-        t = t[None]
-    if t.ndim != 4 or t.shape[0] < 1:
-        raise ValueError(f"{name}: expected [B, C, H, W] or [C, H, W], got {list(t.shape)}")
-    if not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name}: contains NaN or Inf")
-    return t
+    def __post_init__(self):
+        # Checked once, at construction (restore_images builds only valid ones): a record
+        # assembled by hand fails here, naming the field, not later in a plot or a table.
+        check_restoration(self)
 
 
 def unread(operator) -> torch.Tensor:
@@ -113,6 +108,7 @@ def unread(operator) -> torch.Tensor:
     Found with one application of A to a seeded Gaussian input in float64: an entry with a
     non-zero row is non-zero with probability one.
     """
+    check_operator(operator)
     g = torch.Generator().manual_seed(0)
     probe = torch.randn((1, *operator.in_shape), generator=g, dtype=torch.float64)
     return operator.A(probe)[0] == 0
@@ -121,7 +117,11 @@ def unread(operator) -> torch.Tensor:
 def measure(images, operator, sigma_y: float, seed: int, ids=None) -> torch.Tensor:
     """``y = A x + n`` per image, float64 ``[B, *out_shape]``; image b's noise from
     ``default_rng([seed, 1, ids[b]])`` (``ids`` default ``0..B-1``); unread entries 0."""
-    x = _images(images, "images")
+    from numerics.validate import check_int, check_positive
+
+    check_operator(operator)
+    x = _images(images, "images", shape=operator.in_shape)
+    sigma_y, seed = check_positive(sigma_y, "sigma_y"), check_int(seed, "seed")
     ids = range(x.shape[0]) if ids is None else ids
     Ax = operator.A(x)
     noise = np.stack(
@@ -139,16 +139,17 @@ def chain_metrics(x_hat, operator, y, clean=None) -> dict:
     (module notes); ``clean [B, C, H, W]`` adds ``mse``, ``psnr`` and ``ssim``."""
     from diffusion.metrics.pixel import psnr, ssim
 
-    x_hat = x_hat.detach().cpu().double()
+    check_operator(operator)
+    x_hat = as_tensor(x_hat, "x_hat", shape=(None, None, None, *operator.in_shape))
     E, S, B = x_hat.shape[:3]
     flat = x_hat.reshape(E * S * B, *x_hat.shape[3:])
-    y = y.detach().cpu().double()
+    y = as_tensor(y, "y", shape=(B, *operator.out_shape))
     r = (y.repeat(E * S, *([1] * (y.ndim - 1))) - operator.A(flat)).reshape(E * S * B, -1)
     m = max(int((~unread(operator)).sum()), 1)
     res = torch.linalg.vector_norm(r, dim=1).numpy()
     out = {"residual": res, "residual_rms": res / math.sqrt(m)}
     if clean is not None:
-        c = _images(clean, "clean").repeat(E * S, 1, 1, 1)
+        c = _images(clean, "clean", shape=operator.in_shape, n=B).repeat(E * S, 1, 1, 1)
         out["mse"] = ((flat - c) ** 2).reshape(E * S * B, -1).mean(1).numpy()
         out["psnr"] = psnr(flat, c, per_image=True)
         if min(flat.shape[-2:]) >= 7:
@@ -161,11 +162,20 @@ def chunks(n_images: int, per_image: int, batch: int, *, split_images: bool) -> 
     ``n_images * per_image`` chains (image-major), cut at image boundaries if
     ``split_images`` (exact guidance: one posterior per call).
 
+    ``n_images`` >= 0, ``per_image`` >= 1 and ``batch`` >= 1 are integers (``TypeError`` /
+    ``ValueError`` naming the argument otherwise: a batch of 0 would never finish).
+
     Examples
     --------
     >>> chunks(2, 3, 4, split_images=False), chunks(2, 3, 4, split_images=True)
     ([range(0, 4), range(4, 6)], [range(0, 3), range(3, 6)])
     """
+    from numerics.validate import check_bool, check_int
+
+    n_images = check_int(n_images, "n_images")
+    per_image = check_int(per_image, "per_image", minimum=1)
+    batch = check_int(batch, "batch", minimum=1)
+    split_images = check_bool(split_images, "split_images")
     out, k, total = [], 0, n_images * per_image
     while k < total:
         stop = min(k + batch, total)
@@ -229,6 +239,10 @@ def exact_posterior(prior, operator, sigma_y: float, y):
     from diffusion.priors import GaussianPrior, GMMImagePrior, MixturePrior
     from numerics.gmm import pruned_posterior
 
+    check_operator(operator)
+    if not isinstance(prior, MixturePrior) and not hasattr(prior, "posterior"):
+        raise TypeError(f"prior: expected an analytic prior (.posterior), got {type(prior).__name__}")
+    y = as_tensor(y, "y", shape=tuple(operator.out_shape))
     if isinstance(prior, GaussianPrior) or not isinstance(prior, MixturePrior):
         return prior.posterior(operator, sigma_y, y)
     keep = ~unread(operator).reshape(-1).numpy()
@@ -330,10 +344,23 @@ def restore_images(
         A chain diverged (DPS with too large a ζ).
     """
     from diffusion.experiments.restore.progress import Progress
+    from numerics.validate import check_bool, check_int
 
     if guidance not in GUIDANCES:
         raise ValueError(f"guidance: expected one of {GUIDANCES}, got {guidance!r}")
-    etas = tuple(float(e) for e in np.atleast_1d(np.asarray(etas, dtype=np.float64)))
+    if dps_form not in DPS_FORMS:
+        raise ValueError(f"dps_form: expected one of {DPS_FORMS}, got {dps_form!r}")
+    check_operator(operator)
+    seed = check_int(seed, "seed")
+    progress = check_bool(progress, "progress")
+    if max_abs is not None and (
+        isinstance(max_abs, bool) or not isinstance(max_abs, (int, float, np.integer, np.floating))
+    ):
+        raise TypeError(f"max_abs: expected a number > 0 or None, got {type(max_abs).__name__}")
+    try:
+        etas = tuple(float(e) for e in np.atleast_1d(np.asarray(etas, dtype=np.float64)))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"etas: expected numbers in [0, 1], got {etas!r:.40}") from exc
     if not etas or any(not 0.0 <= e <= 1.0 for e in etas) or len(set(etas)) != len(etas):
         raise ValueError(f"etas: expected distinct values in [0, 1], got {list(etas)}")
     if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
@@ -405,8 +432,8 @@ def as_measurement(y, operator) -> torch.Tensor:
     """A given y (``out_shape`` or ``[B, *out_shape]``) as float64 ``[B, *out_shape]``,
     checked (:meth:`~diffusion.operators.LinearOperator.check_measurement`), unread
     entries set to 0."""
-    t = y.detach().cpu() if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
-    t = t.double()
+    check_operator(operator)
+    t = as_tensor(y, "y")
     if tuple(t.shape) == tuple(operator.out_shape):
         t = t[None]
     return operator.check_measurement(t).masked_fill(unread(operator), 0.0)

@@ -38,6 +38,9 @@ def choose_batch(per_chain: float, free: float, total: int, *, what: str = "one 
     """The largest batch of at most ``total`` chains whose ``per_chain`` bytes fit in
     :data:`MEMORY_FRACTION` of ``free`` bytes.
 
+    ``per_chain`` and ``free`` are finite numbers > 0 (bytes), ``total`` an integer >= 1
+    (``ValueError`` / ``TypeError`` naming the argument otherwise).
+
     Raises
     ------
     UsageError
@@ -52,6 +55,11 @@ def choose_batch(per_chain: float, free: float, total: int, *, what: str = "one 
     ...
     numerics.cli.UsageError: --image-batch auto: one chain needs about 8.38 GiB of GPU memory, 9.31 GiB is free (80 % usable): use a smaller network or image, --dtype float32, or free the GPU
     """
+    from numerics.validate import check_int, check_positive
+
+    per_chain = check_positive(per_chain, "per_chain")
+    free = check_positive(free, "free")
+    total = check_int(total, "total", minimum=1)
     n = math.floor(MEMORY_FRACTION * free / max(per_chain, 1.0))
     if n < 1:
         raise UsageError(
@@ -59,11 +67,13 @@ def choose_batch(per_chain: float, free: float, total: int, *, what: str = "one 
             f"{_gib(free)} is free ({MEMORY_FRACTION * 100:.0f} % usable): use a smaller network "
             "or image, --dtype float32, or free the GPU"
         )
-    return min(n, int(total))
+    return min(n, total)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is torch's out-of-memory error (CUDA or CPU allocator)."""
+    if not isinstance(exc, BaseException):
+        raise TypeError(f"exc: expected an exception, got {type(exc).__name__}")
     oom = getattr(torch.cuda, "OutOfMemoryError", ())
     return isinstance(exc, oom) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
@@ -85,7 +95,16 @@ def auto_batch(probe, total: int, device) -> int:
     -------
     int >= 1
     """
-    device = torch.device(device)
+    from numerics.validate import check_callable, check_int
+
+    check_callable(probe, "probe")
+    total = check_int(total, "total", minimum=1)
+    try:
+        device = torch.device(device)
+    except (TypeError, RuntimeError) as exc:
+        raise ValueError(f"device: not a torch device: {device!r:.40}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device} requested but no CUDA device is available")
     if device.type != "cuda":
         return min(CPU_BATCH, int(total))
     torch.cuda.synchronize(device)

@@ -54,12 +54,25 @@ def _eta_key(eta: float) -> int:
 
 
 def chain_generator(seed: int, i: int, eta: float, j: int) -> torch.Generator:
-    """The CPU generator of sample j of image i at η, seeded by ``(seed, i, η, j)``."""
+    """The CPU generator of sample j of image i at η, seeded by ``(seed, i, η, j)``.
+
+    ``seed``, ``i`` and ``j`` are integers >= 0, ``eta`` a number in [0, 1] (``TypeError``
+    / ``ValueError`` naming the argument otherwise)."""
+    from numerics.validate import as_scalar, check_int
+
+    seed, i, j = check_int(seed, "seed"), check_int(i, "i"), check_int(j, "j")
+    eta = as_scalar(eta, "eta")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta: expected a number in [0, 1], got {eta!r}")
     return torch.Generator().manual_seed(seed_of(seed, i, _eta_key(eta), j))
 
 
 def generators(seed: int, images, etas, M: int) -> list[torch.Generator]:
     """One generator per (image, η, sample j), in that order."""
+    from numerics.validate import check_eta, check_int
+
+    seed, M = check_int(seed, "seed"), check_int(M, "M")
+    etas = [float(e) for e in np.atleast_1d(check_eta(etas, "etas"))]
     return [chain_generator(seed, i, eta, j) for i in images for eta in etas for j in range(M)]
 
 

@@ -8,13 +8,13 @@ raises :class:`~numerics.cli.UsageError` with a message that names the option.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
 import torch
 
 from diffusion.experiments.restore.baselines import BASELINES
@@ -23,7 +23,10 @@ from diffusion.experiments.restore.tasks import FILES_TASKS, PAPER_TASKS, TASKS,
 from diffusion.experiments.restore.zeta import read_zeta_table, resolve_zeta
 from numerics.cli import UsageError, check_out_dir
 
-__all__ = ["ETAS_DEFAULT", "GRADIENT_GUIDANCES", "MAX_SIGMA_Y", "RestoreConfig", "config_from_args"]
+__all__ = [
+    "ETAS_DEFAULT", "GRADIENT_GUIDANCES", "MAX_ABS_LIMIT", "MAX_DIFFPIR_LAMBDA", "MAX_SIGMA_Y",
+    "RestoreConfig", "config_from_args",
+]  # fmt: skip
 
 #: The ``--guidance`` values that differentiate the prior's denoiser (take ``--zeta``).
 GRADIENT_GUIDANCES = ("dps", "cov", "pigdm")
@@ -31,6 +34,15 @@ GRADIENT_GUIDANCES = ("dps", "cov", "pigdm")
 #: The largest ``--sigma-y``: y is stored (and DPS runs by default) in float32, whose
 #: rounding of y beyond about 1e7 exceeds the whole signal range [-1, 1]; 1e308 overflowed.
 MAX_SIGMA_Y = 1e6
+
+#: The largest ``--max-abs``: a state kept below it must have finite squares and squared
+#: distances in float64 (the metrics), as :data:`numerics.validate.MAX_ABS`; 1e308 did not.
+MAX_ABS_LIMIT = 1e150
+
+#: The largest ``--diffpir-lambda``: DiffPIR's :math:`\rho_k = \lambda\sigma_y^2/\bar\sigma_k^2`
+#: stays below float32's largest value (3.4e38) for every ``--sigma-y`` <= :data:`MAX_SIGMA_Y`
+#: on the 1000-step linear schedule (:math:`\bar\sigma_1^2 \approx 10^{-4}`); 1e308 overflowed.
+MAX_DIFFPIR_LAMBDA = 1e20
 
 #: η = 0, 0.1, ..., 1: the default of ``--eta``.
 ETAS_DEFAULT = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -125,17 +137,47 @@ class RestoreConfig:
         # object is never written to afterwards.
         if isinstance(self.prior, str):
             object.__setattr__(self, "prior", resolve_prior(self.prior, self.weights))
+        if not isinstance(self.prior, PriorEntry):
+            raise UsageError(f"--prior: expected a prior name or entry, got {self.prior!r:.40}")
+        for name in ("out", "input", "measurement", "arch", "weights"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, (str, Path)):
+                raise UsageError(f"--{name}: expected a path, got {type(v).__name__}")
+        for name in ("exact_reference", "resume", "progress"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise UsageError(f"{name}: expected True or False, got {getattr(self, name)!r:.40}")
         for name in ("etas", "baselines", "diffpir_zetas", "zeta_grid"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, tuple):
                 object.__setattr__(self, name, tuple(v))
-        object.__setattr__(self, "etas", tuple(float(e) for e in self.etas))
+        try:
+            object.__setattr__(self, "etas", tuple(float(e) for e in self.etas))
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--eta: expected numbers in [0, 1], got {self.etas!r:.40}") from exc
+        self._check_types()
         self._check()
         if self.guidance in GRADIENT_GUIDANCES and self.zeta_grid is None:
             z = resolve_zeta(self.zeta, prior=self.prior.name, task=self.task, form=self.dps_form)
             object.__setattr__(self, "zeta", MappingProxyType(z) if isinstance(z, dict) else z)
 
     # ------------------------------------------------------------------ checks
+
+    def _check_types(self) -> None:
+        """Integers and real numbers where the options take them (the command line converts
+        its text; a config built in Python may hold anything)."""
+        ints = ("n_images", "samples_per_image", "steps", "seed", "image_seed", "ref_samples",
+                "pool_size", "grid_images", "grid_samples", "diffpir_steps", "n_cg",
+                "image_batch", "patch_size", "threads")  # fmt: skip
+        for name in ints:
+            v = getattr(self, name)
+            if v is None and name in ("patch_size", "threads") or v == "auto" and name == "image_batch":
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise UsageError(f"--{name.replace('_', '-')}: expected an integer, got {v!r:.40}")
+        for name in ("sigma_y", "max_abs", "diffpir_lambda"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise UsageError(f"--{name.replace('_', '-')}: expected a number, got {v!r:.40}")
 
     def _check(self) -> None:
         if self.task in PAPER_TASKS and not self.files_mode:
@@ -217,8 +259,8 @@ class RestoreConfig:
             raise UsageError("--device cuda: no CUDA device available")
         if self.threads is not None and self.threads < 1:
             raise UsageError("--threads: expected an integer >= 1")
-        if not self.max_abs > 0:
-            raise UsageError("--max-abs: expected a number > 0")
+        if not 0 < self.max_abs <= MAX_ABS_LIMIT:
+            raise UsageError(f"--max-abs: expected a number in (0, {MAX_ABS_LIMIT:g}]")
         bad = [b for b in self.baselines if b not in BASELINES]
         if bad:
             raise UsageError(
@@ -231,8 +273,8 @@ class RestoreConfig:
             )
         if not self.diffpir_zetas or any(not 0.0 <= z <= 1.0 for z in self.diffpir_zetas):
             raise UsageError("--diffpir-zeta: expected values in [0, 1]")
-        if not (self.diffpir_lambda > 0 and math.isfinite(self.diffpir_lambda)):
-            raise UsageError("--diffpir-lambda: expected a number > 0")
+        if not 0 < self.diffpir_lambda <= MAX_DIFFPIR_LAMBDA:
+            raise UsageError(f"--diffpir-lambda: expected a number in (0, {MAX_DIFFPIR_LAMBDA:g}]")
         _check_out(self.out_path)
 
     def _check_adm(self) -> None:
@@ -345,6 +387,9 @@ class RestoreConfig:
     def record(self, patch_size: int) -> dict:
         """Everything that determines the numbers, as JSON (``config.json`` and the results'
         ``config``; compared on ``--resume``), with the resolved ``patch_size``."""
+        from numerics.validate import check_int
+
+        patch_size = check_int(patch_size, "patch_size", minimum=1)
         zeta = self.zeta
         if isinstance(zeta, Mapping):
             zeta = {str(k): v for k, v in sorted(zeta.items())}

@@ -36,7 +36,7 @@ _MODES = {1: "L", 3: "RGB"}
 def list_images(path, option: str = "--input") -> list[Path]:
     """The image files of ``path``: the file itself, or the PNG/JPEG files of a folder
     (sorted by name, not recursive)."""
-    p = Path(path).expanduser()
+    p = _path(path, "path")
     if not p.exists():
         raise UsageError(f"{option}: {p} does not exist")
     if p.is_dir():
@@ -53,6 +53,7 @@ def read_image(path, channels: int, option: str = "--input"):
     """The Pillow image of ``path`` in the mode of ``channels`` (1: ``"L"``, 3: ``"RGB"``)."""
     from PIL import Image, UnidentifiedImageError
 
+    path = _path(path, "path")
     if channels not in _MODES:
         raise UsageError(f"--prior: the network takes {channels} channels; images have 1 or 3")
     try:
@@ -61,6 +62,12 @@ def read_image(path, channels: int, option: str = "--input"):
             return im.convert(_MODES[channels])
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         raise UsageError(f"{option}: cannot read {path} as an image ({exc})") from None
+
+
+def _path(path, name: str) -> Path:
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"{name}: expected a file or folder path, got {type(path).__name__}")
+    return Path(path).expanduser()
 
 
 def prepare_image(im, size) -> tuple[np.ndarray, str]:
@@ -75,7 +82,13 @@ def prepare_image(im, size) -> tuple[np.ndarray, str]:
     """
     from PIL import Image
 
-    H, W = (int(v) for v in size)
+    from numerics.validate import check_int
+
+    if not isinstance(im, Image.Image):
+        raise TypeError(f"im: expected a Pillow image, got {type(im).__name__}")
+    if isinstance(size, (str, bytes)) or not hasattr(size, "__len__") or len(size) != 2:
+        raise ValueError(f"size: expected (H, W), got {size!r:.40}")
+    H, W = (check_int(v, "size", minimum=1) for v in size)
     w0, h0 = im.size
     steps = [f"{w0} x {h0}"]
     # the largest centred box of aspect W/H (width x height, as Pillow counts)
@@ -91,11 +104,26 @@ def prepare_image(im, size) -> tuple[np.ndarray, str]:
     return _to_array(im), note
 
 
+def _check_image(x, name: str = "x") -> np.ndarray:
+    """``x`` as a finite float64 (C, H, W) array with C = 1 or 3 and H, W >= 1 (values
+    outside [-1, 1] are clipped when written); ``ValueError`` naming ``name`` otherwise."""
+    from numerics.validate import as_array
+
+    a = as_array(x, name, ndim=3)
+    if a.shape[0] not in _MODES or min(a.shape[1:]) < 1:
+        raise ValueError(
+            f"{name}: expected a (C, H, W) image with C = 1 or 3 channels, got shape {a.shape}"
+        )
+    return a
+
+
 def to_pil(x):
-    """A (C, H, W) array in [-1, 1] (C = 1 or 3) as a Pillow image (``"L"`` or ``"RGB"``)."""
+    """A (C, H, W) array in [-1, 1] (C = 1 or 3) as a Pillow image (``"L"`` or ``"RGB"``);
+    values outside [-1, 1] are clipped. ``ValueError`` naming ``x`` for another shape, NaN
+    or Inf."""
     from PIL import Image
 
-    a = np.asarray(x, dtype=np.float64)
+    a = _check_image(x, "x")
     u = np.round((np.clip(a, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
     if u.shape[0] == 1:
         return Image.fromarray(u[0], mode="L")
@@ -103,7 +131,8 @@ def to_pil(x):
 
 
 def write_png(path, x) -> Path:
-    """Write the (C, H, W) array ``x`` in [-1, 1] as a PNG, atomically."""
+    """Write the (C, H, W) array ``x`` in [-1, 1] as a PNG, atomically (checked as
+    :func:`to_pil`)."""
     im = to_pil(x)
     return atomic_write(path, lambda p: im.save(p, format="PNG"))
 
@@ -116,8 +145,12 @@ def read_measurement(path, out_shape, option: str = "--measurement") -> np.ndarr
     ``--input`` run). ``.png`` / ``.jpg``: one image of exactly the measurement's size,
     pixel values mapped to [-1, 1].
     """
-    p = Path(path).expanduser()
-    out = tuple(int(v) for v in out_shape)
+    from numerics.validate import check_int
+
+    if isinstance(out_shape, (str, bytes)) or not hasattr(out_shape, "__len__") or len(out_shape) != 3:
+        raise ValueError(f"out_shape: expected (C, H, W), got {out_shape!r:.40}")
+    out = tuple(check_int(v, "out_shape", minimum=1) for v in out_shape)
+    p = _path(path, "path")
     want = f"{' x '.join(map(str, out))} (C x H x W)"
     if not p.is_file():
         raise UsageError(

@@ -26,10 +26,23 @@ __all__ = [
 
 def psnr_ssim(samples: np.ndarray, clean: np.ndarray):
     """PSNR and SSIM (``data_range=2``) of each row of ``samples`` (n, d) against ``clean``
-    (d,), a square image."""
+    (d,), a square image of at least 7 x 7 pixels.
+
+    ``ValueError`` naming ``samples`` / ``clean`` for NaN or Inf, wrong shapes or sizes."""
     from skimage.metrics import structural_similarity
 
+    from numerics.validate import MAX_ABS, as_array
+
+    clean = as_array(clean, "clean", max_abs=MAX_ABS).reshape(-1)
     s = math.isqrt(clean.size)
+    if s < 7 or s * s != clean.size:
+        raise ValueError(
+            f"clean: expected a square image of at least 7 x 7 pixels (d = s * s), got d = "
+            f"{clean.size}"
+        )
+    samples = as_array(samples, "samples", shape=(None, clean.size), max_abs=MAX_ABS)
+    if samples.shape[0] < 1:
+        raise ValueError(f"samples: expected at least one row, got shape {samples.shape}")
     psnr = psnr_rows(samples, clean.reshape(1, -1))
     ssim = np.array(
         [
@@ -77,6 +90,8 @@ def check_finite(obj, where: str) -> None:
             check_finite(v, where)
     elif isinstance(obj, float) and not math.isfinite(obj):
         raise RuntimeError(f"non-finite metric for {where}; nothing written for it")
+    elif not isinstance(obj, (float, int, str, type(None))):
+        raise TypeError(f"obj: expected nested dicts/lists of numbers and text, got {type(obj).__name__}")
 
 
 def predict_mse_post(problem, eta: float, config, run_sched) -> float:
@@ -143,8 +158,13 @@ def oracle_mse_at(oracle, P: float) -> float:
     The curve is taken from c = 0 to the c of least measured P (beyond it the finite-sample
     bias makes P rise again), made monotone by a running minimum, and interpolated linearly
     in P; below its least P the value at that point is used (the oracle measures no lower),
-    above P(c = 0) the MMSE.
+    above P(c = 0) the MMSE. ``P`` is a finite number >= 0.
     """
+    from numerics.validate import as_scalar
+
+    P = as_scalar(P, "P")
+    if P < 0:
+        raise ValueError(f"P: expected a perception >= 0, got {P!r}")
     Ps = np.array([o["perception"] for o in oracle])
     ms = np.array([o["mse_post"] for o in oracle])
     stop = int(np.argmin(Ps)) + 1

@@ -173,6 +173,8 @@ def resolve_prior(name: str, weights: str | None = None) -> PriorEntry:
     Raises :class:`~numerics.cli.UsageError` for an unknown name, or for ``weights`` given
     with a folder.
     """
+    if not isinstance(name, str) or not name.strip():
+        raise UsageError(f"--prior: expected a prior name or path (name), got {name!r:.40}")
     if name in PRIORS:
         return PRIORS[name]
     if Path(os.path.expanduser(name)).is_file():  # a guided-diffusion .pt (needs --arch)
@@ -185,7 +187,7 @@ def resolve_prior(name: str, weights: str | None = None) -> PriorEntry:
     folder = os.path.expanduser(name)
     if not Path(folder).is_dir():
         raise UsageError(
-            f"--prior: unknown prior {name!r}; expected one of {sorted(PRIORS)}, "
+            f"--prior: unknown prior name {name!r}; expected one of {sorted(PRIORS)}, "
             "the folder of a UNet2DModel checkpoint or an ADM .pt file (with --arch)"
         )
     if weights is not None:

@@ -180,6 +180,24 @@ class Problem:
     floor: float | None = None
     oracle: list | None = None
 
+    def __post_init__(self):
+        # Checked at construction (make_problem builds valid ones), naming the field.
+        from numerics.validate import as_array, check_bool, check_int
+
+        check_int(self.i, "i")
+        if not isinstance(self.source, str):
+            raise TypeError(f"source: expected a str, got {type(self.source).__name__}")
+        check_bool(self.exact, "exact")
+        for name in ("clean", "y"):
+            as_array(getattr(self, name), name, ndim=1)
+        for name in ("m", "S", "ref", "exact_set"):
+            if getattr(self, name) is not None:
+                as_array(getattr(self, name), name)
+        for name in ("dropped_mass", "mmse", "q_var_exact", "floor"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and np.isfinite(v)):
+                raise ValueError(f"{name}: expected a finite number or None, got {v!r:.40}")
+
 
 def measure(setup: Setup, i: int) -> np.ndarray:
     """Image i's measurement ``A x + n`` (noise seeded by ``(seed, 1, i)``), with the

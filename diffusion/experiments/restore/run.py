@@ -53,6 +53,8 @@ def apply_threads(config) -> None:
 
 def make_out(folder: Path) -> None:
     """Create ``folder`` (and its parents); an error names ``--out``."""
+    if not isinstance(folder, Path):
+        raise TypeError(f"folder: expected a pathlib.Path, got {type(folder).__name__}")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -71,9 +73,20 @@ def _timing_units(path: Path) -> list:
 def prepare_out(out: Path, record: dict, resume: bool) -> None:
     """Create ``out/records`` and write ``out/config.json``; an existing run is continued
     only with ``resume`` and the same settings (else :class:`~numerics.cli.UsageError`)."""
-    make_out(out / "records")
+    from numerics.validate import check_bool
+
+    if not isinstance(out, Path):
+        raise TypeError(f"out: expected a pathlib.Path, got {type(out).__name__}")
+    if not isinstance(record, dict):
+        raise TypeError(f"record: expected a dict, got {type(record).__name__}")
+    resume = check_bool(resume, "resume")
+    try:
+        json.dumps(record, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"record: not JSON-serialisable ({exc})") from exc
     cfg_path = out / "config.json"
     if not cfg_path.exists():
+        make_out(out / "records")
         write_json(cfg_path, record, sort_keys=True)
         return
     if not resume:
@@ -88,6 +101,7 @@ def prepare_out(out: Path, record: dict, resume: bool) -> None:
     if old != new:
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise UsageError(f"--resume: settings differ from the run in {out}: {', '.join(diff)}")
+    make_out(out / "records")  # after the checks: a refused --resume writes nothing
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:

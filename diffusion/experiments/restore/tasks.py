@@ -41,7 +41,11 @@ class Task:
 
     def check_size(self, size: int) -> None:
         """Raise :class:`~numerics.cli.UsageError` (naming ``--patch-size``) unless the
-        image side ``size`` is divisible by :attr:`factor`."""
+        image side ``size`` is divisible by :attr:`factor`; ``ValueError`` / ``TypeError``
+        naming ``size`` unless it is an integer >= 1."""
+        from numerics.validate import check_int
+
+        size = check_int(size, "size", minimum=1)
         if size % self.factor:
             raise UsageError(
                 f"--patch-size: image size {size} is not divisible by the SR factor "

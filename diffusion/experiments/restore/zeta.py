@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+import numpy as np
+
 from diffusion._paths import CONFIGS_DIR
 from numerics.cli import UsageError
 
@@ -49,6 +51,8 @@ ZETA_OURS: Mapping[tuple[str, str, str], Mapping[float, float]] = _load_tables(
 def read_zeta_table(path) -> dict[float, float]:
     """The table ``{eta: zeta}`` of a JSON file: a plain object, or the ``zeta_table.json``
     written by ``--tune-zeta`` (its ``chosen`` table). Errors name ``--zeta-table``."""
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path: expected a file path, got {type(path).__name__}")
     try:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -108,7 +112,9 @@ def resolve_zeta(zeta, *, prior: str, task: str, form: str):
                 f"{sorted(ZETA_PRESETS)}, got {zeta!r}"
             ) from exc
     try:
-        zeta_function(spec)  # the one check of a ζ specification
+        f = zeta_function(spec)  # the one check of a ζ specification
+        if callable(spec):  # a callable is checked where it is used: η in [0, 1]
+            f(np.linspace(0.0, 1.0, 11))
     except ValueError as exc:
         raise UsageError(f"--zeta: {str(exc).removeprefix('zeta: ')}") from exc
     return spec
