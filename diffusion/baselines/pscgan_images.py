@@ -92,6 +92,14 @@ import torch
 from torch import nn
 
 from diffusion._paths import WEIGHTS_DIR
+from diffusion.baselines._checks import (
+    check_generator,
+    check_module,
+    check_net_input,
+    check_size,
+    check_tensor,
+    torch_device,
+)
 from diffusion.baselines.pscgan import (
     PSCGANTraining,
     fit_pscgan,
@@ -101,8 +109,9 @@ from diffusion.baselines.pscgan import (
 )
 from diffusion.data.digits import digits16
 from diffusion.metrics.digit_classifier import as_image_batch
-from diffusion.operators import GaussianBlur
+from diffusion.operators import GaussianBlur, LinearOperator
 from diffusion.training.checkpoint import load_model, save_model
+from numerics.validate import check_positive
 
 __all__ = [
     "DEFAULT_PATH",
@@ -171,7 +180,7 @@ class ImageGenerator(nn.Module):
 
     def __init__(self, z_channels: int = 4, width: int = 32):
         super().__init__()
-        c, zc = int(width), int(z_channels)
+        c, zc = check_size(width, "width"), check_size(z_channels, "z_channels")
         self.config = dict(z_channels=zc, width=c)
         self.z_channels = zc
         self.inp = nn.ModuleList([_conv(1 + zc, c), _conv(c, c)])
@@ -189,6 +198,10 @@ class ImageGenerator(nn.Module):
         return (self.z_channels, 16, 16)
 
     def forward(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``y [B, 1, 16, 16]``, ``z [B, z_channels, 16, 16]`` (the network's dtype and
+        device, finite) -> ``[B, 1, 16, 16]``."""
+        check_net_input(y, "y", self, self.y_shape)
+        check_net_input(z, "z", self, self.latent_shape, batch=y.shape[0], other="y")
         act = nn.functional.leaky_relu
         h = torch.cat([y, z], dim=1)
         for layer in self.inp:
@@ -214,7 +227,7 @@ class ImageCritic(nn.Module):
 
     def __init__(self, width: int = 32):
         super().__init__()
-        c = int(width)
+        c = check_size(width, "width")
         self.config = dict(width=c)
         self.convs = nn.ModuleList(
             [_conv(2, c), _conv(c, 2 * c, 4, stride=2), _conv(2 * c, 4 * c, 4, stride=2)]
@@ -222,6 +235,9 @@ class ImageCritic(nn.Module):
         self.head = nn.Linear(4 * c * 16, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``x``, ``y``: ``[B, 1, 16, 16]`` (the network's dtype and device, finite) -> ``[B]``."""
+        check_net_input(x, "x", self, ImageGenerator.y_shape)
+        check_net_input(y, "y", self, ImageGenerator.y_shape, batch=x.shape[0], other="x")
         h = torch.cat([x, y], dim=1)
         for layer in self.convs:
             h = nn.functional.leaky_relu(layer(h), 0.2)
@@ -229,16 +245,35 @@ class ImageCritic(nn.Module):
 
 
 def measure(x: torch.Tensor, sigma_y: float, gen: torch.Generator, operator=None) -> torch.Tensor:
-    r""":math:`y = A x + \sigma_y n`, n ~ N(0, I) from ``gen``, A the deblur blur by default."""
+    r""":math:`y = A x + \sigma_y n`, n ~ N(0, I) from ``gen``, A the deblur blur by default.
+
+    ``x``: a finite floating tensor ``[B, *A.in_shape]`` on ``gen``'s device; ``sigma_y`` > 0;
+    ``gen``: a ``torch.Generator`` or None. Returns ``[B, *A.out_shape]`` in ``x``'s dtype.
+    """
+    sigma_y = check_positive(sigma_y, "sigma_y")
+    check_generator(gen, "gen")
     A = deblur_operator() if operator is None else operator
-    return A(x) + sigma_y * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    if not isinstance(A, LinearOperator):
+        raise TypeError(f"operator: expected a LinearOperator or None, got {type(A).__name__}")
+    dev = torch.device("cpu") if gen is None else gen.device
+    check_tensor(x, "x", device=dev)
+    y = A(A.check_input(x, "x")) + sigma_y * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    if not bool(torch.isfinite(y).all()):
+        raise ValueError(f"sigma_y: {sigma_y!r} makes the noise overflow in {x.dtype}")
+    return y
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 
 def save_pscgan(g: ImageGenerator, path, info: dict | None = None) -> None:
-    """Write the generator ``{key, config, state, info}`` to ``path`` (atomic; no critic)."""
+    """Write the generator ``{key, config, state, info}`` to ``path`` (atomic; no critic).
+
+    ``g``: an :class:`ImageGenerator`; ``info``: a dict of plain values, or None."""
+    if not isinstance(g, ImageGenerator):
+        raise TypeError(f"g: expected an ImageGenerator, got {type(g).__name__}")
+    if info is not None and not isinstance(info, dict):
+        raise TypeError(f"info: expected a dict or None, got {type(info).__name__}")
     save_model(path, g, key=_KEY, info=info)
 
 
@@ -250,6 +285,7 @@ def load_pscgan(path=None, device="cpu") -> ImageGenerator:
     safe load refuses (:mod:`diffusion.training.checkpoint`), raises ValueError naming it;
     nothing is downloaded.
     """
+    device = torch_device(device)
     return load_model(
         DEFAULT_PATH if path is None else path, ImageGenerator, key=_KEY, what="PSCGAN digits",
         device=device, make="python -m diffusion.pscgan_images --train --out PATH",
@@ -343,7 +379,11 @@ def pscgan_restore(g: ImageGenerator, y, **options) -> torch.Tensor:
     >>> pscgan_restore(g, y, n_avg=4, generator=torch.Generator().manual_seed(0)).shape
     torch.Size([3, 1, 16, 16])
     """
-    y = as_image_batch(y, "y", device=next(g.parameters()).device)
+    dev = next(check_module(g, "g", "latent_shape", "y_shape").parameters()).device
+    if isinstance(y, torch.Tensor) and (y.is_meta or y.is_complex()):
+        raise ValueError(f"y: expected real measurements with data, got a {y.dtype} tensor on "
+                         f"{y.device}")  # fmt: skip
+    y = as_image_batch(y, "y", device=dev)
     return pscgan_estimate(g, y, **{"chunk": 4096, **options})
 
 
