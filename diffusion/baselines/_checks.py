@@ -5,11 +5,15 @@ computes exactly what it computed without them."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 
 import numpy as np
 import torch
 from torch import nn
+
+from numerics.validate import check_bool
 
 
 def check_size(value, name: str) -> int:
@@ -103,16 +107,49 @@ def check_number(value, name: str, *, minimum: float = 0.0, strict: bool = False
     return v
 
 
-def torch_device(device, name: str = "device") -> torch.device:
-    """``device`` as a torch device that exists here (``meta`` allowed), else ValueError."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: not a torch device: {device!r:.40}") from exc
-    if dev.type == "cuda":
-        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (dev.index or 0) >= n:
-            raise ValueError(f"{name}: {device!r} is not available ({n} CUDA devices)")
-    elif dev.type not in ("cpu", "meta"):
-        raise ValueError(f"{name}: expected cpu, cuda or meta, got {device!r}")
-    return dev
+def check_fit_args(g, D, data, measure, config, resume_path, resume_key, settings, save_every,
+                   max_seconds, progress, desc) -> None:  # fmt: skip
+    """The argument checks of :func:`~diffusion.baselines.pscgan.fit_pscgan` (ValueError /
+    TypeError naming the argument)."""
+    from diffusion.baselines.pscgan import PSCGANTraining  # (that module imports this one)
+
+    check_module(g, "g", "latent_shape")
+    check_module(D, "D")
+    check_tensor(data, "data")
+    if data.ndim < 2 or data.shape[0] < 1:
+        raise ValueError(f"data: expected shape [N, ...] with N >= 1, got {list(data.shape)}")
+    per = math.sqrt(torch.finfo(data.dtype).max / max(1, data[0].numel())) / 4
+    if float(data.abs().amax()) > per:
+        raise ValueError(f"data: entries up to {per:.3g} in magnitude expected (a sample's summed "
+                         f"squared errors must stay finite in {data.dtype})")  # fmt: skip
+    p = next(g.parameters())
+    if (data.dtype, data.device) != (p.dtype, p.device):
+        raise TypeError(f"data: {data.dtype} on {data.device}, g: {p.dtype} on {p.device}; "
+                        "expected the same")  # fmt: skip
+    shape = getattr(g, "y_shape", None)  # a PSCGAN generator's output has y's shape
+    if shape is not None and tuple(data.shape[1:]) != tuple(shape):
+        raise ValueError(f"data: expected shape [N, {', '.join(map(str, shape))}] (g's output), "
+                         f"got {list(data.shape)}")  # fmt: skip
+    if not callable(measure):
+        raise TypeError(
+            f"measure: expected a callable measure(x, gen), got {type(measure).__name__}"
+        )
+    if not isinstance(config, PSCGANTraining):
+        raise TypeError(f"config: expected a PSCGANTraining, got {type(config).__name__}")
+    if resume_path is not None and not isinstance(resume_path, (str, os.PathLike)):
+        raise TypeError(f"resume_path: expected a path or None, got {type(resume_path).__name__}")
+    if not isinstance(resume_key, str):
+        raise TypeError(f"resume_key: expected a string, got {type(resume_key).__name__}")
+    if settings is not None:
+        if not isinstance(settings, dict):
+            raise TypeError(f"settings: expected a dict or None, got {type(settings).__name__}")
+        try:
+            json.dumps(settings, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"settings: expected plain JSON values ({exc})") from None
+    check_number(save_every, "save_every")
+    if max_seconds is not None:
+        check_number(max_seconds, "max_seconds")
+    check_bool(progress, "progress")
+    if not isinstance(desc, str):
+        raise TypeError(f"desc: expected a string, got {type(desc).__name__}")

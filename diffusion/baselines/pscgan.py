@@ -65,6 +65,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from diffusion.baselines._checks import (
+    check_fit_args,
     check_generator,
     check_module,
     check_number,
@@ -75,7 +76,6 @@ from diffusion.baselines._pscgan_nets import Critic, Generator, MLPBlock, layer_
 from diffusion.training.checkpoint import atomic_torch_save, load_plain
 from diffusion.training.ema import ema_update
 from numerics.progress import Progress
-from numerics.validate import check_bool
 
 __all__ = [
     "Critic",
@@ -97,8 +97,10 @@ def seeded(factory: Callable[[], object], seed: int):
     ``factory``: a callable without arguments; ``seed``: an integer >= 0."""
     if not callable(factory):
         raise TypeError(f"factory: expected a callable, got {type(factory).__name__}")
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r:.40}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed!r:.40}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return factory()
@@ -188,9 +190,11 @@ class PSCGANTraining:
             raise ValueError(f"betas: expected a pair of numbers in [0, 1), got {b!r}")
         if self.ema is not None and not check_number(self.ema, "ema") < 1.0:
             raise ValueError(f"ema: expected a decay in [0, 1) or None, got {self.ema!r}")
-        s = self.seed
-        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 0:
-            raise ValueError(f"seed: expected an integer >= 0, got {s!r:.40}")
+        s = self.seed  # the batches' generator is seeded seed + 1 (torch: < 2**64)
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise ValueError(f"seed: expected an integer in [0, 2**64 - 1), got {s!r:.40}")
+        if not 0 <= s < 2**64 - 1:
+            raise ValueError(f"seed: expected an integer in [0, 2**64 - 1), got {s!r}")
 
     def record(self) -> dict:
         """The training settings as plain JSON values, for logs and resume checks (without
@@ -226,35 +230,6 @@ def _load_resume(path: Path, key: str, settings: dict, nets: dict, gen) -> tuple
         obj.load_state_dict(st[name])
     gen.set_state(st["rng"])
     return st["log"], int(st["step"])
-
-
-def _check_fit_args(g, D, data, measure, config, resume_key, settings, save_every, max_seconds,
-                    progress, desc) -> None:  # fmt: skip
-    """The argument checks of :func:`fit_pscgan` (ValueError / TypeError naming the argument)."""
-    check_module(g, "g", "latent_shape")
-    check_module(D, "D")
-    check_tensor(data, "data")
-    if data.ndim < 2 or data.shape[0] < 1:
-        raise ValueError(f"data: expected shape [N, ...] with N >= 1, got {list(data.shape)}")
-    if not callable(measure):
-        raise TypeError(f"measure: expected a callable measure(x, gen), got {type(measure).__name__}")
-    if not isinstance(config, PSCGANTraining):
-        raise TypeError(f"config: expected a PSCGANTraining, got {type(config).__name__}")
-    if not isinstance(resume_key, str):
-        raise TypeError(f"resume_key: expected a string, got {type(resume_key).__name__}")
-    if settings is not None:
-        if not isinstance(settings, dict):
-            raise TypeError(f"settings: expected a dict or None, got {type(settings).__name__}")
-        try:
-            json.dumps(settings, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"settings: expected plain JSON values ({exc})") from None
-    check_number(save_every, "save_every")
-    if max_seconds is not None:
-        check_number(max_seconds, "max_seconds")
-    check_bool(progress, "progress")
-    if not isinstance(desc, str):
-        raise TypeError(f"desc: expected a string, got {type(desc).__name__}")
 
 
 def fit_pscgan(
@@ -301,8 +276,8 @@ def fit_pscgan(
         :math:`E D(x, y) - E D(g, y)`); ``log_every``, ``seconds`` (wall), ``cpu_seconds``
         (this process), ``steps_done``, ``finished``.
     """
-    _check_fit_args(g, D, data, measure, config, resume_key, settings, save_every, max_seconds,
-                    progress, desc)  # fmt: skip
+    check_fit_args(g, D, data, measure, config, resume_path, resume_key, settings, save_every,
+                   max_seconds, progress, desc)  # fmt: skip
     c = config
     g_ema = copy.deepcopy(g).requires_grad_(False) if c.ema is not None else None
     gen = torch.Generator().manual_seed(c.seed + 1)

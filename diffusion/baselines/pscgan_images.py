@@ -98,7 +98,6 @@ from diffusion.baselines._checks import (
     check_net_input,
     check_size,
     check_tensor,
-    torch_device,
 )
 from diffusion.baselines.pscgan import (
     PSCGANTraining,
@@ -285,7 +284,6 @@ def load_pscgan(path=None, device="cpu") -> ImageGenerator:
     safe load refuses (:mod:`diffusion.training.checkpoint`), raises ValueError naming it;
     nothing is downloaded.
     """
-    device = torch_device(device)
     return load_model(
         DEFAULT_PATH if path is None else path, ImageGenerator, key=_KEY, what="PSCGAN digits",
         device=device, make="python -m diffusion.pscgan_images --train --out PATH",
