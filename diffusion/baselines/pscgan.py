@@ -183,6 +183,8 @@ class PSCGANTraining:
         for name in ("lam", "gp"):
             check_number(getattr(self, name), name)
         check_number(self.lr, "lr", strict=True)
+        if self.lr > torch.finfo(torch.float32).max:  # Adam's float32 step
+            raise ValueError(f"lr: expected a number the float32 weights can hold, got {self.lr!r}")
         b = self.betas
         if not (isinstance(b, (list, tuple)) and len(b) == 2):
             raise ValueError(f"betas: expected a pair of numbers in [0, 1), got {b!r:.40}")
@@ -325,7 +327,7 @@ def fit_pscgan(
             with torch.no_grad():
                 xf = g(y, torch.randn(B, *zs, generator=gen))
             w1 = D(x, y).mean() - D(xf, y).mean()
-            loss_d = -w1 + c.gp * gradient_penalty(D, x, xf, y, gen)
+            loss_d = _finite_loss(-w1 + c.gp * gradient_penalty(D, x, xf, y, gen), step)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
@@ -338,7 +340,7 @@ def fit_pscgan(
             adv = D(xs.flatten(0, 1), y.repeat(M, *(1,) * (y.ndim - 1))).mean()
         else:
             adv = D(xs[0], y).mean()
-        loss_g = penalty - c.lam * adv
+        loss_g = _finite_loss(penalty - c.lam * adv, step)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -453,6 +455,14 @@ def pscgan_estimate(
         for b in range(0, B, chunk):
             total[b : b + chunk] += pscgan_samples(g, y[b : b + chunk], zz[:, b : b + chunk]).sum(0)
     return _finite_estimate(total / n_avg)
+
+
+def _finite_loss(loss: torch.Tensor, step: int) -> torch.Tensor:
+    """``loss`` if finite, else ValueError before any step is taken with it."""
+    if not bool(torch.isfinite(loss)):
+        raise ValueError(f"lam, gp, lr: the training loss is {float(loss)} at generator step "
+                         f"{step} (a weight or step size too large for the networks' dtype)")  # fmt: skip
+    return loss
 
 
 def _finite_estimate(x: torch.Tensor) -> torch.Tensor:

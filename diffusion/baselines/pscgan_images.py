@@ -85,8 +85,6 @@ References
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
@@ -96,6 +94,7 @@ from diffusion.baselines._checks import (
     check_generator,
     check_module,
     check_net_input,
+    check_number,
     check_size,
     check_tensor,
 )
@@ -330,8 +329,15 @@ def train_pscgan_images(
     """
     config = PSCGANTraining(
         steps=steps, batch=batch, n_critic=n_critic, n_penalty=n_penalty, lam=lam, gp=gp,
-        lr=lr, betas=tuple(betas), ema=ema, adversarial="all", seed=seed, log_every=log_every,
+        lr=lr, betas=betas, ema=ema, adversarial="all", seed=seed, log_every=log_every,
     )  # fmt: skip
+    sigma_y = check_positive(sigma_y, "sigma_y")
+    generator_width = check_size(generator_width, "generator_width")
+    critic_width = check_size(critic_width, "critic_width")
+    if data is not None and (
+        np.iscomplexobj(data) or (isinstance(data, torch.Tensor) and data.is_complex())
+    ):
+        raise TypeError("data: expected real images, got complex values")
     settings = dict(
         config.record(),
         sigma_y=float(sigma_y),
@@ -340,8 +346,6 @@ def train_pscgan_images(
         operator={k: v for k, v in DEBLUR.items() if k != "sigma_y"},
         data="digits16 train" if data is None else "custom",
     )
-    if not (math.isfinite(sigma_y) and sigma_y > 0):
-        raise ValueError(f"sigma_y: expected a finite number > 0, got {sigma_y!r}")
     X = as_image_batch(digits16("train")[0] if data is None else data, "data")
     A = deblur_operator()
     g, D = seeded(
@@ -385,6 +389,13 @@ def pscgan_restore(g: ImageGenerator, y, **options) -> torch.Tensor:
     return pscgan_estimate(g, y, **{"chunk": 4096, **options})
 
 
+def _entries(values, name: str) -> list:
+    """``values`` (a list or tuple) as a list, else ValueError naming it."""
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of numbers, got {values!r:.40}")
+    return list(values)
+
+
 def _lmmse(y: torch.Tensor, A, sigma_y: float) -> torch.Tensor:
     r"""Linear MMSE deblurring under :math:`N(\mu, \Sigma)` fitted to the ``train`` digits.
 
@@ -412,6 +423,9 @@ def evaluate_pscgan(
 ) -> list[dict]:
     """MSE / PSNR / SSIM / classifier FD, KID, accuracy / sliced W2 of PSCGAN on a split.
 
+    ``sigma_ys``: noise levels in (0, 1e6]; ``n_avgs``: integers >= 1; ``sigma_zs``: latent
+    scales in [0, 1e6]; ``seed``: an integer in [0, 2**32) (ValueError naming them otherwise).
+
     For every σ_y, the split's digits are blurred and noised once (seeded by
     ``(seed, round(1e6 σ_y))``); for every ``(N, σ_z)`` one estimate per image is compared with
     its clean image (distortion: ``mse`` per pixel, ``mse_image`` summed over the 256 pixels,
@@ -431,6 +445,20 @@ def evaluate_pscgan(
     """
     from diffusion.metrics import perception as P
 
+    if classifier is not None and not isinstance(classifier, nn.Module):
+        raise TypeError(f"classifier: expected a digit classifier module or None, got "
+                        f"{type(classifier).__name__}")  # fmt: skip
+    # At most 1e6: a noise seed is round(1e6 σ_y), and the generator was trained at σ_z = 1.
+    sigma_ys = [check_positive(s, "sigma_ys") for s in _entries(sigma_ys, "sigma_ys")]
+    n_avgs = [check_size(n, "n_avgs") for n in _entries(n_avgs, "n_avgs")]
+    sigma_zs = [check_number(s, "sigma_zs") for s in _entries(sigma_zs, "sigma_zs")]
+    for name, vals in (("sigma_ys", sigma_ys), ("sigma_zs", sigma_zs)):
+        if any(v > 1e6 for v in vals):
+            raise ValueError(f"{name}: expected values up to 1e6, got {max(vals)!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed: expected an integer in [0, 2**32), got {seed!r:.40}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed: expected an integer in [0, 2**32), got {seed!r}")
     clf = P._classifier(classifier)
     x, labels = digits16(split)
     X = as_image_batch(x)
