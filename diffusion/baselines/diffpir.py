@@ -96,7 +96,7 @@ from diffusion.operators import LinearOperator
 from diffusion.sampler import DivergenceError, check_divergence
 from diffusion.schedule import as_torch_schedule
 from numerics.schedule import check_schedule, respace
-from numerics.validate import check_bool, check_eta, check_positive
+from numerics.validate import check_bool, check_eta, check_positive, check_std
 
 __all__ = ["DivergenceError", "data_step", "diffpir", "rho_schedule"]
 
@@ -115,7 +115,7 @@ def data_step(
         = \hat x_0 + (A^\top A + \rho I)^{-1} A^\top (y - A\hat x_0),
 
     :meth:`operator.prox_l2(x0_hat, y, rho=rho) <diffusion.operators.LinearOperator.prox_l2>`,
-    batched, in ``x0_hat``'s dtype and device.
+    batched, in ``x0_hat``'s dtype and device (``y`` is cast to that dtype).
 
     Parameters
     ----------
@@ -139,7 +139,17 @@ def data_step(
         raise ValueError(
             f"operator: expected a diffusion.operators.LinearOperator, got {type(operator).__name__}"
         )
-    return operator.prox_l2(x0_hat, y, rho=rho)
+    for v, name in ((x0_hat, "x0_hat"), (y, "y")):
+        if isinstance(v, torch.Tensor) and v.is_meta:
+            raise ValueError(f"{name}: a tensor on the meta device (no data)")
+    operator.check_input(x0_hat, "x0_hat")
+    operator.check_measurement(y, "y")
+    if y.shape[0] not in (1, x0_hat.shape[0]) or y.device != x0_hat.device:
+        raise ValueError(
+            f"x0_hat: batch {x0_hat.shape[0]} on {x0_hat.device}; y: batch {y.shape[0]} on "
+            f"{y.device}; expected the same device and a batch of B or 1"
+        )
+    return operator.prox_l2(x0_hat, y.to(x0_hat.dtype), rho=rho)
 
 
 # --------------------------------------------------------------------------- the chain
@@ -168,7 +178,7 @@ def rho_schedule(schedule, sigma_y: float, lam) -> np.ndarray:
     True
     """
     check_schedule(schedule)
-    sigma_y = check_positive(sigma_y, "sigma_y")
+    sigma_y = check_std(sigma_y, "sigma_y")
     omab = np.asarray(schedule.one_minus_alpha_bar, dtype=np.float64)
     ab = np.asarray(schedule.alpha_bar, dtype=np.float64)
     sbar = np.sqrt(omab[1:] / ab[1:])
@@ -178,7 +188,13 @@ def rho_schedule(schedule, sigma_y: float, lam) -> np.ndarray:
             raise ValueError("lam: the callable must return finite values > 0 at every step")
     else:
         lams = np.full(sbar.shape, check_positive(lam, "lam"))
-    return np.concatenate([[np.inf], lams * sigma_y**2 / sbar**2])
+    rho = lams * sigma_y**2 / sbar**2
+    if not np.all(np.isfinite(rho) & (rho > 0)):
+        raise ValueError(
+            f"sigma_y: rho = lam sigma_y^2 / sigma_bar^2 leaves (0, inf) in float64 at "
+            f"sigma_y={sigma_y!r} (lam and the schedule as given)"
+        )
+    return np.concatenate([[np.inf], rho])
 
 
 def _check_zeta(zeta) -> float:
@@ -268,7 +284,7 @@ def diffpir(
     """
     check_bool(progress, "progress")
     # ---- arguments
-    sigma_y = check_positive(sigma_y, "sigma_y")
+    sigma_y = check_std(sigma_y, "sigma_y")
     zeta = _check_zeta(zeta)
     if not callable(lam):
         lam = check_positive(lam, "lam")
@@ -286,11 +302,15 @@ def diffpir(
         raise ValueError(f"steps: expected an integer, got {steps!r}")
     if not 1 <= steps <= base.T:
         raise ValueError(f"steps: expected an integer in [1, T={base.T}], got {steps}")
+    if isinstance(y, torch.Tensor) and y.is_meta:
+        raise ValueError("y: a tensor on the meta device (no data)")
     y = operator.check_measurement(y, "y")
+    if y.shape[0] < 1:
+        raise ValueError("y: an empty batch (expected at least one measurement)")
     if y.dtype not in (torch.float32, torch.float64):
         raise ValueError(f"y: expected float32 or float64, got {y.dtype}")
-    if max_abs is not None and not (float(max_abs) > 0):
-        raise ValueError(f"max_abs: expected a positive number or None, got {max_abs!r}")
+    if max_abs is not None:
+        max_abs = check_positive(max_abs, "max_abs")
     dtype, device = y.dtype, y.device
     B = y.shape[0]
     shape = (B, *operator.in_shape)

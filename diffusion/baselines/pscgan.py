@@ -64,6 +64,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from diffusion.baselines._checks import (
+    check_fit_args,
+    check_generator,
+    check_module,
+    check_number,
+    check_size,
+    check_tensor,
+)
+from diffusion.baselines._pscgan_nets import Critic, Generator, MLPBlock, layer_config
 from diffusion.training.checkpoint import atomic_torch_save, load_plain
 from diffusion.training.ema import ema_update
 from numerics.progress import Progress
@@ -82,94 +91,16 @@ __all__ = [
 ]
 
 
-def layer_config(**sizes) -> dict:
-    """Network sizes as a plain ``config`` dict: ints, and lists of ints for layer widths.
-
-    Examples
-    --------
-    >>> layer_config(x_dim=2, widths=(32, 128))
-    {'x_dim': 2, 'widths': [32, 128]}
-    """
-    return {
-        k: [int(w) for w in v] if isinstance(v, (list, tuple)) else int(v)
-        for k, v in sizes.items()
-    }
-
-
-class MLPBlock(nn.Module):
-    """Linear layers ``in -> widths[0] -> ... -> widths[-1]`` with leaky ReLU between them.
-
-    No activation after the last layer (DSB's ``MLP(activate_final=False)``).
-    """
-
-    def __init__(self, in_dim: int, widths):
-        super().__init__()
-        dims = [int(in_dim), *(int(w) for w in widths)]
-        self.layers = nn.ModuleList(
-            nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:], strict=True)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers[:-1]:
-            x = nn.functional.leaky_relu(layer(x))
-        return self.layers[-1](x)
-
-
-class Generator(nn.Module):
-    """PSCGAN's 2-D conditional generator ``g(y [B, d], z [B, z_dim]) -> x [B, d]``.
-
-    Examples
-    --------
-    >>> sum(p.numel() for p in Generator().parameters())
-    25630
-    """
-
-    def __init__(
-        self, x_dim: int = 2, z_dim: int = 2, encoder_layers=(16, 32), decoder_layers=(126, 126)
-    ):
-        super().__init__()
-        self.config = layer_config(
-            x_dim=x_dim, z_dim=z_dim, encoder_layers=encoder_layers, decoder_layers=decoder_layers
-        )
-        self.z_dim = int(z_dim)
-        self.y_encoder = MLPBlock(x_dim, encoder_layers)
-        self.z_encoder = MLPBlock(z_dim, encoder_layers)
-        self.net = MLPBlock(2 * encoder_layers[-1], [*decoder_layers, x_dim])
-
-    @property
-    def latent_shape(self) -> tuple[int, ...]:
-        """Shape of one latent z: ``(z_dim,)``."""
-        return (self.z_dim,)
-
-    @property
-    def y_shape(self) -> tuple[int, ...]:
-        """Shape of one measurement y: ``(x_dim,)``."""
-        return (self.config["x_dim"],)
-
-    def forward(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([self.y_encoder(y), self.z_encoder(z)], dim=-1))
-
-
-class Critic(nn.Module):
-    """PSCGAN's 2-D critic ``D(x [B, d], y [B, d]) -> [B]``: five linear layers, leaky ReLU.
-
-    Examples
-    --------
-    >>> sum(p.numel() for p in Critic().parameters())
-    25057
-    """
-
-    def __init__(self, x_dim: int = 2, widths=(32, 128, 128, 32)):
-        super().__init__()
-        self.config = layer_config(x_dim=x_dim, widths=widths)
-        self.net = MLPBlock(2 * x_dim, [*widths, 1])
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([x, y], dim=-1)).squeeze(-1)
-
-
 def seeded(factory: Callable[[], object], seed: int):
-    """``factory()`` under ``torch.manual_seed(seed)`` in a forked global RNG (left as it was)."""
+    """``factory()`` under ``torch.manual_seed(seed)`` in a forked global RNG (left as it was).
+
+    ``factory``: a callable without arguments; ``seed``: an integer >= 0."""
+    if not callable(factory):
+        raise TypeError(f"factory: expected a callable, got {type(factory).__name__}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed!r:.40}")
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return factory()
@@ -180,8 +111,23 @@ def gradient_penalty(critic, x_real, x_fake, y, gen) -> torch.Tensor:
 
     :math:`\tilde x = u\, x_{real} + (1 - u)\, x_{fake}`, one :math:`u \sim U(0, 1)` per sample
     (from ``gen``); the norm is over all coordinates of a sample (all pixels of an image).
-    ``x_real``, ``x_fake``: ``[B, ...]``; ``critic(x, y) -> [B]``.
+    ``x_real``, ``x_fake``: ``[B, ...]``, finite, of one floating dtype and device (those of
+    ``y``); ``critic(x, y) -> [B]``; ``gen``: a ``torch.Generator`` or None.
     """
+    if not callable(critic):
+        raise TypeError(f"critic: expected a callable critic(x, y), got {type(critic).__name__}")
+    check_tensor(x_real, "x_real")
+    if x_real.ndim < 1 or x_real.shape[0] < 1:
+        raise ValueError(f"x_real: expected shape [B, ...] with B >= 1, got {list(x_real.shape)}")
+    check_tensor(x_fake, "x_fake")
+    if (x_fake.shape, x_fake.dtype, x_fake.device) != (x_real.shape, x_real.dtype, x_real.device):
+        raise ValueError(f"x_fake: {list(x_fake.shape)} {x_fake.dtype} on {x_fake.device}, "
+                         f"x_real: {list(x_real.shape)} {x_real.dtype} on {x_real.device}; "
+                         "expected the same")  # fmt: skip
+    if isinstance(y, torch.Tensor) and (y.dtype, y.device) != (x_real.dtype, x_real.device):
+        raise TypeError(f"x_real: dtype {x_real.dtype} on {x_real.device}, y: {y.dtype} on "
+                        f"{y.device}; expected the same")  # fmt: skip
+    check_generator(gen, "gen")
     u = torch.rand(x_real.shape[0], *(1,) * (x_real.ndim - 1), generator=gen)
     xi = (u * x_real + (1 - u) * x_fake).requires_grad_(True)
     (g,) = torch.autograd.grad(critic(xi, y).sum(), xi, create_graph=True)
@@ -189,7 +135,17 @@ def gradient_penalty(critic, x_real, x_fake, y, gen) -> torch.Tensor:
 
 
 def pscgan_samples(g: nn.Module, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """M samples per y in one pass: y ``[B, ...]``, z ``[M, B, *latent]`` -> ``[M, B, ...]``."""
+    """M samples per y in one pass: y ``[B, ...]``, z ``[M, B, *latent]`` -> ``[M, B, ...]``.
+
+    ``g(y, z)``: a callable generator, e.g. :class:`Generator` (which checks its inputs).
+    """
+    if not callable(g):
+        raise TypeError(f"g: expected a generator g(y, z), got {type(g).__name__}")
+    check_tensor(y, "y", finite=False)
+    check_tensor(z, "z", finite=False)
+    if y.ndim < 1 or z.ndim < 2 or z.shape[1] != y.shape[0]:
+        raise ValueError(f"z: expected shape [M, B, ...] with B = {y.shape[0] if y.ndim else '?'} "
+                         f"(y's batch), got {list(z.shape)}")  # fmt: skip
     M, B = z.shape[:2]
     yy = y.expand(M, *y.shape).reshape(M * B, *y.shape[1:])
     return g(yy, z.reshape(M * B, *z.shape[2:])).reshape(M, B, *y.shape[1:])
@@ -221,13 +177,26 @@ class PSCGANTraining:
 
     def __post_init__(self):
         for name in ("steps", "batch", "n_critic", "n_penalty", "log_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
-        if self.adversarial not in ("all", "first"):
+            check_size(getattr(self, name), name)
+        if not isinstance(self.adversarial, str) or self.adversarial not in ("all", "first"):
             raise ValueError(f"adversarial: expected 'all' or 'first', got {self.adversarial!r}")
-        if self.ema is not None and not 0.0 <= self.ema < 1.0:
+        for name in ("lam", "gp"):
+            check_number(getattr(self, name), name)
+        check_number(self.lr, "lr", strict=True)
+        if self.lr > torch.finfo(torch.float32).max:  # Adam's float32 step
+            raise ValueError(f"lr: expected a number the float32 weights can hold, got {self.lr!r}")
+        b = self.betas
+        if not (isinstance(b, (list, tuple)) and len(b) == 2):
+            raise ValueError(f"betas: expected a pair of numbers in [0, 1), got {b!r:.40}")
+        if not all(check_number(v, "betas") < 1.0 for v in b):
+            raise ValueError(f"betas: expected a pair of numbers in [0, 1), got {b!r}")
+        if self.ema is not None and not check_number(self.ema, "ema") < 1.0:
             raise ValueError(f"ema: expected a decay in [0, 1) or None, got {self.ema!r}")
+        s = self.seed  # the batches' generator is seeded seed + 1 (torch: < 2**64)
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise ValueError(f"seed: expected an integer in [0, 2**64 - 1), got {s!r:.40}")
+        if not 0 <= s < 2**64 - 1:
+            raise ValueError(f"seed: expected an integer in [0, 2**64 - 1), got {s!r}")
 
     def record(self) -> dict:
         """The training settings as plain JSON values, for logs and resume checks (without
@@ -309,6 +278,8 @@ def fit_pscgan(
         :math:`E D(x, y) - E D(g, y)`); ``log_every``, ``seconds`` (wall), ``cpu_seconds``
         (this process), ``steps_done``, ``finished``.
     """
+    check_fit_args(g, D, data, measure, config, resume_path, resume_key, settings, save_every,
+                   max_seconds, progress, desc)  # fmt: skip
     c = config
     g_ema = copy.deepcopy(g).requires_grad_(False) if c.ema is not None else None
     gen = torch.Generator().manual_seed(c.seed + 1)
@@ -356,7 +327,7 @@ def fit_pscgan(
             with torch.no_grad():
                 xf = g(y, torch.randn(B, *zs, generator=gen))
             w1 = D(x, y).mean() - D(xf, y).mean()
-            loss_d = -w1 + c.gp * gradient_penalty(D, x, xf, y, gen)
+            loss_d = _finite_loss(-w1 + c.gp * gradient_penalty(D, x, xf, y, gen), step)
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
@@ -369,7 +340,7 @@ def fit_pscgan(
             adv = D(xs.flatten(0, 1), y.repeat(M, *(1,) * (y.ndim - 1))).mean()
         else:
             adv = D(xs[0], y).mean()
-        loss_g = penalty - c.lam * adv
+        loss_g = _finite_loss(penalty - c.lam * adv, step)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -447,9 +418,15 @@ def pscgan_estimate(
     >>> pscgan_estimate(g, torch.zeros(5, 2), n_avg=3, generator=torch.Generator()).shape
     torch.Size([5, 2])
     """
-    dev = next(g.parameters()).device
-    y = (y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y, dtype=np.float32)))
-    y = y.float().to(dev)
+    dev = next(check_module(g, "g", "latent_shape", "y_shape").parameters()).device
+    if not isinstance(y, torch.Tensor):
+        try:
+            y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"y: expected a tensor or numeric array, got {type(y).__name__}") from exc
+    if y.is_complex():
+        raise TypeError(f"y: expected real measurements, got dtype {y.dtype}")
+    y = check_tensor(y if y.is_floating_point() else y.float(), "y").float().to(dev)
     if y.ndim < 2 or tuple(y.shape[1:]) != tuple(g.y_shape):
         want = ", ".join(str(s) for s in g.y_shape)
         raise ValueError(f"y: expected shape [B, {want}], got {list(y.shape)}")
@@ -462,14 +439,36 @@ def pscgan_estimate(
         and sigma_z >= 0
     ):
         raise ValueError(f"sigma_z: expected a finite number >= 0, got {sigma_z!r}")
+    if chunk is not None:
+        chunk = check_size(chunk, "chunk")
+    check_generator(generator, "generator")
     B = y.shape[0]
     z = torch.randn(n_avg, B, *g.latent_shape, generator=generator, device=dev)
+    if not bool(torch.isfinite(sigma_z * z).all()):
+        raise ValueError(f"sigma_z: {sigma_z!r} overflows the latent sigma_z * z in {z.dtype}")
     if chunk is None:
-        return pscgan_samples(g, y, sigma_z * z).mean(0)
-    per = max(1, int(chunk) // B)
+        return _finite_estimate(pscgan_samples(g, y, sigma_z * z).mean(0))
+    per = max(1, chunk // B)
     total = torch.zeros_like(y)
     for m in range(0, n_avg, per):
         zz = sigma_z * z[m : m + per]
         for b in range(0, B, chunk):
             total[b : b + chunk] += pscgan_samples(g, y[b : b + chunk], zz[:, b : b + chunk]).sum(0)
-    return total / n_avg
+    return _finite_estimate(total / n_avg)
+
+
+def _finite_loss(loss: torch.Tensor, step: int) -> torch.Tensor:
+    """``loss`` if finite, else ValueError before any step is taken with it."""
+    if not bool(torch.isfinite(loss)):
+        raise ValueError(f"lam, gp, lr: the training loss is {float(loss)} at generator step "
+                         f"{step} (a weight or step size too large for the networks' dtype)")  # fmt: skip
+    return loss
+
+
+def _finite_estimate(x: torch.Tensor) -> torch.Tensor:
+    """``x`` if finite; else ValueError (the inputs were finite: the weights or the latent
+    scale made the generator overflow)."""
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("sigma_z: the estimate is not finite (the generator g overflowed at "
+                         "this latent scale, or its weights are not finite)")  # fmt: skip
+    return x

@@ -85,13 +85,19 @@ References
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
 
 from diffusion._paths import WEIGHTS_DIR
+from diffusion.baselines._checks import (
+    check_generator,
+    check_module,
+    check_net_input,
+    check_number,
+    check_size,
+    check_tensor,
+)
 from diffusion.baselines.pscgan import (
     PSCGANTraining,
     fit_pscgan,
@@ -101,8 +107,9 @@ from diffusion.baselines.pscgan import (
 )
 from diffusion.data.digits import digits16
 from diffusion.metrics.digit_classifier import as_image_batch
-from diffusion.operators import GaussianBlur
+from diffusion.operators import GaussianBlur, LinearOperator
 from diffusion.training.checkpoint import load_model, save_model
+from numerics.validate import check_positive
 
 __all__ = [
     "DEFAULT_PATH",
@@ -171,7 +178,7 @@ class ImageGenerator(nn.Module):
 
     def __init__(self, z_channels: int = 4, width: int = 32):
         super().__init__()
-        c, zc = int(width), int(z_channels)
+        c, zc = check_size(width, "width"), check_size(z_channels, "z_channels")
         self.config = dict(z_channels=zc, width=c)
         self.z_channels = zc
         self.inp = nn.ModuleList([_conv(1 + zc, c), _conv(c, c)])
@@ -189,6 +196,10 @@ class ImageGenerator(nn.Module):
         return (self.z_channels, 16, 16)
 
     def forward(self, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``y [B, 1, 16, 16]``, ``z [B, z_channels, 16, 16]`` (the network's dtype and
+        device, finite) -> ``[B, 1, 16, 16]``."""
+        check_net_input(y, "y", self, self.y_shape)
+        check_net_input(z, "z", self, self.latent_shape, batch=y.shape[0], other="y")
         act = nn.functional.leaky_relu
         h = torch.cat([y, z], dim=1)
         for layer in self.inp:
@@ -214,7 +225,7 @@ class ImageCritic(nn.Module):
 
     def __init__(self, width: int = 32):
         super().__init__()
-        c = int(width)
+        c = check_size(width, "width")
         self.config = dict(width=c)
         self.convs = nn.ModuleList(
             [_conv(2, c), _conv(c, 2 * c, 4, stride=2), _conv(2 * c, 4 * c, 4, stride=2)]
@@ -222,6 +233,9 @@ class ImageCritic(nn.Module):
         self.head = nn.Linear(4 * c * 16, 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``x``, ``y``: ``[B, 1, 16, 16]`` (the network's dtype and device, finite) -> ``[B]``."""
+        check_net_input(x, "x", self, ImageGenerator.y_shape)
+        check_net_input(y, "y", self, ImageGenerator.y_shape, batch=x.shape[0], other="x")
         h = torch.cat([x, y], dim=1)
         for layer in self.convs:
             h = nn.functional.leaky_relu(layer(h), 0.2)
@@ -229,16 +243,35 @@ class ImageCritic(nn.Module):
 
 
 def measure(x: torch.Tensor, sigma_y: float, gen: torch.Generator, operator=None) -> torch.Tensor:
-    r""":math:`y = A x + \sigma_y n`, n ~ N(0, I) from ``gen``, A the deblur blur by default."""
+    r""":math:`y = A x + \sigma_y n`, n ~ N(0, I) from ``gen``, A the deblur blur by default.
+
+    ``x``: a finite floating tensor ``[B, *A.in_shape]`` on ``gen``'s device; ``sigma_y`` > 0;
+    ``gen``: a ``torch.Generator`` or None. Returns ``[B, *A.out_shape]`` in ``x``'s dtype.
+    """
+    sigma_y = check_positive(sigma_y, "sigma_y")
+    check_generator(gen, "gen")
     A = deblur_operator() if operator is None else operator
-    return A(x) + sigma_y * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    if not isinstance(A, LinearOperator):
+        raise TypeError(f"operator: expected a LinearOperator or None, got {type(A).__name__}")
+    dev = torch.device("cpu") if gen is None else gen.device
+    check_tensor(x, "x", device=dev)
+    y = A(A.check_input(x, "x")) + sigma_y * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    if not bool(torch.isfinite(y).all()):
+        raise ValueError(f"sigma_y: {sigma_y!r} makes the noise overflow in {x.dtype}")
+    return y
 
 
 # --------------------------------------------------------------------------- checkpoints
 
 
 def save_pscgan(g: ImageGenerator, path, info: dict | None = None) -> None:
-    """Write the generator ``{key, config, state, info}`` to ``path`` (atomic; no critic)."""
+    """Write the generator ``{key, config, state, info}`` to ``path`` (atomic; no critic).
+
+    ``g``: an :class:`ImageGenerator`; ``info``: a dict of plain values, or None."""
+    if not isinstance(g, ImageGenerator):
+        raise TypeError(f"g: expected an ImageGenerator, got {type(g).__name__}")
+    if info is not None and not isinstance(info, dict):
+        raise TypeError(f"info: expected a dict or None, got {type(info).__name__}")
     save_model(path, g, key=_KEY, info=info)
 
 
@@ -296,8 +329,15 @@ def train_pscgan_images(
     """
     config = PSCGANTraining(
         steps=steps, batch=batch, n_critic=n_critic, n_penalty=n_penalty, lam=lam, gp=gp,
-        lr=lr, betas=tuple(betas), ema=ema, adversarial="all", seed=seed, log_every=log_every,
+        lr=lr, betas=betas, ema=ema, adversarial="all", seed=seed, log_every=log_every,
     )  # fmt: skip
+    sigma_y = check_positive(sigma_y, "sigma_y")
+    generator_width = check_size(generator_width, "generator_width")
+    critic_width = check_size(critic_width, "critic_width")
+    if data is not None and (
+        np.iscomplexobj(data) or (isinstance(data, torch.Tensor) and data.is_complex())
+    ):
+        raise TypeError("data: expected real images, got complex values")
     settings = dict(
         config.record(),
         sigma_y=float(sigma_y),
@@ -306,8 +346,6 @@ def train_pscgan_images(
         operator={k: v for k, v in DEBLUR.items() if k != "sigma_y"},
         data="digits16 train" if data is None else "custom",
     )
-    if not (math.isfinite(sigma_y) and sigma_y > 0):
-        raise ValueError(f"sigma_y: expected a finite number > 0, got {sigma_y!r}")
     X = as_image_batch(digits16("train")[0] if data is None else data, "data")
     A = deblur_operator()
     g, D = seeded(
@@ -343,8 +381,19 @@ def pscgan_restore(g: ImageGenerator, y, **options) -> torch.Tensor:
     >>> pscgan_restore(g, y, n_avg=4, generator=torch.Generator().manual_seed(0)).shape
     torch.Size([3, 1, 16, 16])
     """
-    y = as_image_batch(y, "y", device=next(g.parameters()).device)
+    dev = next(check_module(g, "g", "latent_shape", "y_shape").parameters()).device
+    if isinstance(y, torch.Tensor) and (y.is_meta or y.is_complex()):
+        raise ValueError(f"y: expected real measurements with data, got a {y.dtype} tensor on "
+                         f"{y.device}")  # fmt: skip
+    y = as_image_batch(y, "y", device=dev)
     return pscgan_estimate(g, y, **{"chunk": 4096, **options})
+
+
+def _entries(values, name: str) -> list:
+    """``values`` (a list or tuple) as a list, else ValueError naming it."""
+    if not isinstance(values, (list, tuple)):
+        raise ValueError(f"{name}: expected a list of numbers, got {values!r:.40}")
+    return list(values)
 
 
 def _lmmse(y: torch.Tensor, A, sigma_y: float) -> torch.Tensor:
@@ -374,6 +423,9 @@ def evaluate_pscgan(
 ) -> list[dict]:
     """MSE / PSNR / SSIM / classifier FD, KID, accuracy / sliced W2 of PSCGAN on a split.
 
+    ``sigma_ys``: noise levels in (0, 1e6]; ``n_avgs``: integers >= 1; ``sigma_zs``: latent
+    scales in [0, 1e6]; ``seed``: an integer in [0, 2**32) (ValueError naming them otherwise).
+
     For every σ_y, the split's digits are blurred and noised once (seeded by
     ``(seed, round(1e6 σ_y))``); for every ``(N, σ_z)`` one estimate per image is compared with
     its clean image (distortion: ``mse`` per pixel, ``mse_image`` summed over the 256 pixels,
@@ -393,6 +445,20 @@ def evaluate_pscgan(
     """
     from diffusion.metrics import perception as P
 
+    if classifier is not None and not isinstance(classifier, nn.Module):
+        raise TypeError(f"classifier: expected a digit classifier module or None, got "
+                        f"{type(classifier).__name__}")  # fmt: skip
+    # At most 1e6: a noise seed is round(1e6 σ_y), and the generator was trained at σ_z = 1.
+    sigma_ys = [check_positive(s, "sigma_ys") for s in _entries(sigma_ys, "sigma_ys")]
+    n_avgs = [check_size(n, "n_avgs") for n in _entries(n_avgs, "n_avgs")]
+    sigma_zs = [check_number(s, "sigma_zs") for s in _entries(sigma_zs, "sigma_zs")]
+    for name, vals in (("sigma_ys", sigma_ys), ("sigma_zs", sigma_zs)):
+        if any(v > 1e6 for v in vals):
+            raise ValueError(f"{name}: expected values up to 1e6, got {max(vals)!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed: expected an integer in [0, 2**32), got {seed!r:.40}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed: expected an integer in [0, 2**32), got {seed!r}")
     clf = P._classifier(classifier)
     x, labels = digits16(split)
     X = as_image_batch(x)

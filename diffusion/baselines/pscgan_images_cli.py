@@ -11,6 +11,7 @@ readable PSCGAN state each end with one line on stderr and exit status 2.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -23,13 +24,12 @@ from diffusion.baselines.pscgan_images import (
     save_pscgan,
     train_pscgan_images,
 )
-from diffusion.training.outputs import check_out_file, weights_parser
+from diffusion.training.outputs import check_out_file, minutes_float, weights_parser
 from numerics.cli import (
     ArgumentParser,
     UsageError,
     fail,
     nonneg_float,
-    positive_float,
     positive_int,
 )
 from numerics.io import write_json
@@ -37,6 +37,19 @@ from numerics.io import write_json
 __all__ = ["build_parser", "main"]
 
 PROG = "python -m diffusion.pscgan_images"
+
+
+#: Largest accepted --lam: far above any weight in use (the shipped generator: 1); a λ of
+#: 1e308 makes the float32 generator loss overflow (non-finite weights after one step).
+MAX_LAM = 1e6
+
+
+def _lam_float(text: str) -> float:
+    """``--lam``: a finite number in [0, MAX_LAM]."""
+    v = nonneg_float(text)
+    if v > MAX_LAM:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, {MAX_LAM:g}], got {text!r}")
+    return v
 
 
 def build_parser() -> ArgumentParser:
@@ -50,9 +63,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--evaluate", action="store_true", help="print test-split metrics")
     p.add_argument("--steps", type=positive_int, default=TRAIN_DEFAULTS["steps"],
                    help="generator training steps")  # fmt: skip
-    p.add_argument("--minutes", type=positive_float, default=None,
+    p.add_argument("--minutes", type=minutes_float, default=None,
                    help="wall-time cap of this call in minutes (None: no cap)")  # fmt: skip
-    p.add_argument("--lam", type=nonneg_float, default=TRAIN_DEFAULTS["lam"],
+    p.add_argument("--lam", type=_lam_float, default=TRAIN_DEFAULTS["lam"],
                    help="λ, the weight of the adversarial term of the generator loss")  # fmt: skip
     p.add_argument("--n-critic", type=positive_int, default=TRAIN_DEFAULTS["n_critic"],
                    help="critic steps per generator step")  # fmt: skip
@@ -112,6 +125,11 @@ def _evaluate(args) -> None:
 
 
 def main(argv=None) -> int:
+    """Run the command on ``argv`` (a list of strings; None: ``sys.argv[1:]``); exit status."""
+    if argv is not None and (
+        not isinstance(argv, (list, tuple)) or not all(isinstance(a, str) for a in argv)
+    ):
+        raise TypeError(f"argv: expected a list of strings or None, got {argv!r:.60}")
     try:
         args = build_parser().parse_args(argv)
         if args.train:

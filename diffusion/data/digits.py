@@ -26,6 +26,8 @@ from functools import cache
 
 import numpy as np
 
+from numerics.validate import as_array
+
 __all__ = ["DIGIT_SPLITS", "digits16", "upsample"]
 
 #: Fractions of every class put in each split (the remainder goes to ``test``).
@@ -35,6 +37,8 @@ DIGIT_SPLITS: dict[str, float] = {"train": 0.7, "val": 0.1, "test": 0.2}
 def upsample(images: np.ndarray, factor: int = 2) -> np.ndarray:
     """Bilinear upsampling with aligned corners: ``(n, h, w) -> (n, factor*h, factor*w)``.
 
+    ``images``: finite, n >= 1; ``factor``: an integer >= 1.
+
     Examples
     --------
     >>> upsample(np.array([[[0.0, 1.0], [1.0, 0.0]]]), 2).round(3)[0, 0]
@@ -42,9 +46,13 @@ def upsample(images: np.ndarray, factor: int = 2) -> np.ndarray:
     """
     from scipy.ndimage import zoom
 
-    images = np.asarray(images, dtype=np.float64)
-    if images.ndim != 3:
-        raise ValueError(f"images: expected shape (n, h, w), got {images.shape}")
+    images = as_array(images, "images", ndim=3)
+    if images.shape[0] < 1:
+        raise ValueError(f"images: expected shape (n, h, w) with n >= 1, got {images.shape}")
+    if isinstance(factor, (bool, np.bool_)) or not isinstance(factor, (int, np.integer)):
+        raise ValueError(f"factor: expected an integer >= 1, got {factor!r:.40}")
+    if factor < 1:
+        raise ValueError(f"factor: expected an integer >= 1, got {factor!r}")
     return np.stack([zoom(im, factor, order=1, grid_mode=False, mode="nearest") for im in images])
 
 

@@ -38,6 +38,8 @@ def load_training_data(name: str, *, n_patches: int = 20000, seed: int = 0):
     meta : dict
         Data settings for ``train_config.json``.
     """
+    if isinstance(n_patches, bool) or not isinstance(n_patches, (int, np.integer)) or n_patches < 1:
+        raise ValueError(f"n_patches: expected an integer >= 1, got {n_patches!r:.40}")
     # The "source" strings keep the module paths of the time the shipped priors were trained:
     # they are part of the settings a resumed run must match.
     if name == "digits16":

@@ -59,7 +59,7 @@ from functools import cache
 
 import numpy as np
 
-from numerics.validate import check_bool
+from numerics.validate import as_array, check_bool
 
 __all__ = [
     "COLOUR_FIT_IMAGES",
@@ -214,8 +214,8 @@ def extract_patches(
     >>> p.shape, bool(np.all(np.diff(p[:, 0, :], axis=1) == 1.0))
     ((3, 2, 2), True)
     """
-    img = np.asarray(image, dtype=np.float64)
-    if img.ndim not in (2, 3):
+    img = as_array(image, "image")
+    if img.ndim not in (2, 3) or 0 in img.shape:
         raise ValueError(f"image: expected an (H, W) or (C, H, W) array, got shape {img.shape}")
     lead = img.shape[:-2]
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
@@ -229,8 +229,7 @@ def extract_patches(
         raise ValueError(f"size: expected an integer in [1, {min(H, W)}], got {size!r}")
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-    if not (min_std >= 0):
-        raise ValueError(f"min_std: expected a number >= 0, got {min_std!r}")
+    min_std = _check_min_std(min_std)
     # view[i, j] is the (lead..., size, size) window at (i, j)
     view = np.moveaxis(
         np.lib.stride_tricks.sliding_window_view(img, (size, size), axis=(-2, -1)),
@@ -252,9 +251,21 @@ def extract_patches(
         filled += take.shape[0]
     if filled < n:
         raise ValueError(
-            f"image: found only {filled} of {n} patches with std >= {min_std} in 200 rounds"
+            f"image, min_std: found only {filled} of {n} patches with std >= min_std = {min_std} "
+            "in 200 rounds"
         )
     return out
+
+
+def _check_min_std(min_std) -> float:
+    """``min_std`` as a finite float >= 0, else ValueError naming it."""
+    if isinstance(min_std, (bool, np.bool_)) or not isinstance(
+        min_std, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(f"min_std: expected a number >= 0, got {type(min_std).__name__}")
+    if not (np.isfinite(min_std) and min_std >= 0):
+        raise ValueError(f"min_std: expected a finite number >= 0, got {min_std!r}")
+    return float(min_std)
 
 
 def patch_dataset(
@@ -310,6 +321,8 @@ def patch_dataset(
     splits = COLOUR_SPLITS if colour else SPLITS
     if split not in splits:
         raise ValueError(f"split: expected one of {tuple(splits)}, got {split!r}")
+    if images is not None and (isinstance(images, str) or not isinstance(images, (list, tuple))):
+        raise TypeError(f"images: expected a tuple of image names or None, got {images!r:.40}")
     names = splits[split] if images is None else tuple(images)
     bad = [m for m in names if m not in splits[split]]
     if bad or not names:
@@ -318,6 +331,7 @@ def patch_dataset(
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n: expected an integer >= 0, got {n!r}")
+    min_std = _check_min_std(min_std)
     sid = _SPLIT_ID[split]
     N = len(names)
     parts, srcs = [], []

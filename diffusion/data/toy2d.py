@@ -158,5 +158,22 @@ def settings_hash(obj) -> str:
     >>> settings_hash({"b": 1, "a": [1.0, 2]}) == settings_hash({"a": [1.0, 2], "b": 1})
     True
     """
-    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    try:
+        text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_plain)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"obj: expected plain JSON values (dicts, lists, numbers, strings), "
+                        f"{exc}") from None  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _plain(value):
+    """The text of a non-JSON value in settings (a path, a numpy scalar: ``str(value)``, as
+    the hashes of the stored networks were made). A set (whose order, so its text, varies from
+    run to run) or an object without its own text (``<object at 0x...>``, a memory address)
+    would give a hash that changes between runs: TypeError."""
+    t = type(value)
+    if isinstance(value, (set, frozenset)) or (
+        t.__str__ is object.__str__ and t.__repr__ is object.__repr__
+    ):
+        raise TypeError(f"{t.__name__} has no reproducible text")
+    return str(value)

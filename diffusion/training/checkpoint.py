@@ -155,8 +155,40 @@ def _cpu_state(module: nn.Module) -> dict:
     return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
 
 
+def _check_configured(model, name: str) -> None:
+    if not isinstance(model, nn.Module) or not isinstance(getattr(model, "config", None), dict):
+        raise TypeError(f"{name}: expected a torch.nn.Module with a config dict, got "
+                        f"{type(model).__name__}")  # fmt: skip
+
+
+def _device(device, name: str = "device") -> torch.device:
+    """``device`` as a torch device that exists here (``meta`` allowed), else ValueError."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: not a torch device: {device!r:.40}") from exc
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (dev.index or 0) >= n:
+            raise ValueError(f"{name}: {device!r} is not available ({n} CUDA devices)")
+    elif dev.type not in ("cpu", "meta"):
+        raise ValueError(f"{name}: expected cpu, cuda or meta, got {device!r}")
+    return dev
+
+
+def _check_class(cls, name: str) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"{name}: expected a torch.nn.Module class, got {cls!r:.60}")
+
+
 def save_model(path, model: nn.Module, *, key: str, info: dict | None = None) -> Path:
-    """Write one network as ``{key, config, state (CPU state dict), info}`` (atomic)."""
+    """Write one network as ``{key, config, state (CPU state dict), info}`` (atomic).
+
+    ``model``: a module with a ``config`` dict (its class's keyword arguments); ``info``: a
+    dict of plain values, or None."""
+    _check_configured(model, "model")
+    if info is not None and not isinstance(info, Mapping):
+        raise TypeError(f"info: expected a dict or None, got {type(info).__name__}")
     payload = dict(key=key, config=model.config, state=_cpu_state(model), info=info or {})
     return atomic_torch_save(payload, path)
 
@@ -177,6 +209,8 @@ def load_model(
         ``path`` is not a ``what`` checkpoint (other key, unsafe or unreadable file).
     """
     path = as_path(path)
+    _check_class(cls, "cls")
+    device = _device(device)
     if not path.exists():
         hint = f"; make them with `{make}`" if make else ""
         raise FileNotFoundError(f"{what} weights not found at {path}{hint}")
@@ -190,7 +224,15 @@ def load_model(
 
 
 def save_modules(path, *, modules: dict[str, nn.Module], key: str, info: dict) -> Path:
-    """Write ``{key, info, configs, state}`` of several networks to ``path`` (atomic)."""
+    """Write ``{key, info, configs, state}`` of several networks to ``path`` (atomic).
+
+    ``modules``: name -> module with a ``config`` dict; ``info``: a dict of plain values."""
+    if not isinstance(modules, Mapping):
+        raise TypeError(f"modules: expected a dict name -> module, got {type(modules).__name__}")
+    for k, m in modules.items():
+        _check_configured(m, f"modules[{k!r}]")
+    if not isinstance(info, Mapping):
+        raise TypeError(f"info: expected a dict, got {type(info).__name__}")
     payload = dict(
         key=key,
         info=info,
@@ -223,6 +265,10 @@ def load_modules(path, key: str, classes: Mapping[str, type[nn.Module]]):
         The file exists but is not a safe, readable checkpoint of this kind.
     """
     path = as_path(path)
+    if not isinstance(classes, Mapping):
+        raise TypeError(f"classes: expected a dict name -> class, got {type(classes).__name__}")
+    for k, c in classes.items():
+        _check_class(c, f"classes[{k!r}]")
     if not path.exists():
         return None
     payload = _dict_payload(path, "checkpoint")
@@ -231,7 +277,8 @@ def load_modules(path, key: str, classes: Mapping[str, type[nn.Module]]):
     mods = {}
     for name, cfg in payload["configs"].items():
         if name not in classes:
-            raise ValueError(f"{path}: unknown network {name!r} (expected {', '.join(classes)})")
+            raise ValueError(f"classes: unknown network {name!r} saved in {path} (classes "
+                             f"given for: {', '.join(classes) or 'none'})")  # fmt: skip
         m = classes[name](**cfg)
         m.load_state_dict(payload["state"][name])
         mods[name] = m.eval().requires_grad_(False)

@@ -81,7 +81,38 @@ def diffuse(x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, schedule) -> t
     schedule : numerics Schedule, or the pair :func:`alpha_tables` of it (cheaper in a loop)
     """
     sab, somab = _tables(schedule)
+    _check_batch(x0, t, eps, sab.shape[0] - 1)
     return append_dims(sab[t], x0.ndim) * x0 + append_dims(somab[t], x0.ndim) * eps
+
+
+def _check_batch(x0, t, eps, T: int) -> None:
+    """ValueError / TypeError naming the argument unless x0 and eps are finite real floating
+    tensors ``[B, ...]`` of one shape and device and t an integer tensor ``[B]`` in 0..T."""
+    for v, name in ((x0, "x0"), (eps, "eps")):
+        if not isinstance(v, torch.Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(v).__name__}")
+        if not v.is_floating_point():
+            raise TypeError(f"{name}: expected a real floating-point tensor, got {v.dtype}")
+        if v.is_meta:
+            raise ValueError(f"{name}: a tensor on the meta device (no data)")
+        if v.ndim < 1 or v.shape[0] < 1:
+            raise ValueError(f"{name}: expected shape [B, ...] with B >= 1, got {list(v.shape)}")
+    if eps.shape != x0.shape or eps.device != x0.device:
+        raise ValueError(f"eps: shape {list(eps.shape)} on {eps.device}, x0: {list(x0.shape)} on "
+                         f"{x0.device}; expected the same")  # fmt: skip
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"t: expected an int64 tensor [B], got {type(t).__name__}")
+    if t.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        raise TypeError(f"t: expected an integer tensor, got {t.dtype}")
+    if t.is_meta:
+        raise ValueError("t: a tensor on the meta device (no data)")
+    if t.shape != x0.shape[:1]:
+        raise ValueError(f"t: expected shape [{x0.shape[0]}] (x0's batch), got {list(t.shape)}")
+    if t.numel() and not (0 <= int(t.min()) and int(t.max()) <= T):
+        raise ValueError(f"t: expected time indices in 0..T={T}, got {int(t.min())}..{int(t.max())}")
+    for v, name in ((x0, "x0"), (eps, "eps")):
+        if not bool(torch.isfinite(v).all()):
+            raise ValueError(f"{name}: contains NaN or Inf")
 
 
 def dsm_loss(

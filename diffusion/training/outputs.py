@@ -10,13 +10,15 @@ folder (and its parents) when it is missing, as the command would.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
-from numerics.cli import ArgumentParser, positive_int, seed_int
+from numerics.cli import ArgumentParser, positive_float, positive_int, seed_int
 from numerics.cli import check_out_dir as _check_out_dir
 from numerics.cli import check_out_file as _check_out_file
+from numerics.validate import check_int
 
-__all__ = ["check_out_dir", "check_out_file", "weights_parser"]
+__all__ = ["check_out_dir", "check_out_file", "minutes_float", "weights_parser"]
 
 
 def check_out_dir(path, option: str = "--out") -> Path:
@@ -29,11 +31,29 @@ def check_out_file(path, option: str = "--out") -> Path:
     return _check_out_file(path, option, create=True)
 
 
+def minutes_float(text: str) -> float:
+    """An argparse ``type=`` for a duration in minutes: a finite number > 0 whose value in
+    seconds (x 60) is finite too (a 1e308-minute budget would be an infinite one).
+
+    Examples
+    --------
+    >>> minutes_float("2.5")
+    2.5
+    """
+    v = positive_float(text)
+    if not math.isfinite(60.0 * v):
+        raise argparse.ArgumentTypeError(f"expected a number of minutes whose seconds are "
+                                         f"finite, got {text!r}")  # fmt: skip
+    return v
+
+
 def weights_parser(
     prog: str, description: str, default_out, *, seed: int = 0, train_help: str | None = None
 ) -> ArgumentParser:
     """A parser with the options of a command that trains (or reads) one weights file:
-    ``--train``, ``--out FILE`` (default ``default_out``), ``--seed``, ``--threads``."""
+    ``--train``, ``--out FILE`` (default ``default_out``), ``--seed`` (default ``seed``, an
+    integer in [0, 2**32)), ``--threads``."""
+    seed = check_int(seed, "seed", maximum=2**32 - 1)
     p = ArgumentParser(
         prog=prog, description=description,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

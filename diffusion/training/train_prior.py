@@ -90,7 +90,7 @@ import torch
 from diffusion.data.image_sets import load_training_data
 from diffusion.priors.unet import PRIOR_SHAPES, load_unet_prior
 from diffusion.training.ema import ema_decay_at
-from diffusion.training.outputs import check_out_dir, check_out_file
+from diffusion.training.outputs import check_out_dir, check_out_file, minutes_float
 from diffusion.training.prior_quality import fd_table, gaussian_draws
 from diffusion.training.prior_trainer import train
 from numerics.cli import (
@@ -217,7 +217,7 @@ def build_parser() -> ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data", required=True, help="digits16, patches32 or patches32rgb (required)")
-    p.add_argument("--minutes", type=positive_float, default=None,
+    p.add_argument("--minutes", type=minutes_float, default=None,
                    help="wall-time budget of this run in minutes (None: no budget)")  # fmt: skip
     p.add_argument("--iters", type=positive_int, default=None,
                    help="total iterations, resume stops here (None: no limit)")  # fmt: skip
@@ -244,7 +244,7 @@ def build_parser() -> ArgumentParser:
         help="log the loss every this many iterations",
     )
     p.add_argument(
-        "--ckpt-minutes", type=positive_float, default=3.0, help="minutes between checkpoints"
+        "--ckpt-minutes", type=minutes_float, default=3.0, help="minutes between checkpoints"
     )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
     p.add_argument("--fresh", action="store_true", help="ignore a checkpoint in --out")
@@ -404,6 +404,8 @@ def main(argv=None) -> int:
         )  # fmt: skip
     except UsageError as exc:
         return fail(PROG, exc)
+    except FloatingPointError as exc:  # the trainer's non-finite loss: a step size too large
+        return fail(PROG, UsageError(f"--lr: training diverged ({exc}); try a smaller --lr"))
     except OSError as exc:
         return fail(PROG, UsageError(f"--out: cannot write in {out} ({exc})"))
     last = res["log"][-1][1] if res["log"] else float("nan")

@@ -354,7 +354,8 @@ def _(tmp):
         generator_width=K(4, "count"),
         critic_width=K(4, "count"),
         resume_path=K(None, None),
-        save_every=K(30.0, "sigma"),
+        # "nonneg": save_every=0 (save at every log boundary) is a valid setting.
+        save_every=K(30.0, "nonneg"),
         max_seconds=K(None, None),
         log_every=K(1, "count"),
         progress=False,
