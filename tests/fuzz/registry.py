@@ -44,6 +44,7 @@ REGISTRY_MODULES = (
     "tests.fuzz.registry_core",
     "tests.fuzz.registry_more",
     "tests.fuzz.registry_new",
+    "tests.fuzz.registry_toy26",
 )
 
 

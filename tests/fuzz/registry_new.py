@@ -43,16 +43,6 @@ for _name in BUILD_PARSERS:
     entry(_name)(_parser_factory(_name))
 
 NOT_YET_FUZZED = (
-    "numerics.mixture_posterior",
-    "numerics.cli.check_out_dir",
-    "numerics.cli.check_out_file",
-    "numerics.dp_curve.cli.write_outputs",
-    "numerics.dp_curve.run.ChainSettings",
-    "numerics.gaussian.bures_w2_eigh",
-    "numerics.io.read_json",
-    "numerics.validate.as_samples",
-    "numerics.validate.as_scalar",
-    "numerics.validate.check_sample_weights",
     "diffusion.check_divergence",
     "diffusion.BicubicSR",
     "diffusion.ComposedOperator",
@@ -190,7 +180,6 @@ NOT_YET_FUZZED = (
     "diffusion.training.save_model",
     "diffusion.training.save_modules",
     "diffusion.training.outputs.weights_parser",
-    "numerics.dp_curve.run.ChainSettings.settings",
     "diffusion.LinearOperator.prox_l2",
     "diffusion.experiments.restore.RestoreConfig.record",
     "diffusion.experiments.restore.Task.check_size",
