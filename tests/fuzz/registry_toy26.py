@@ -65,3 +65,122 @@ def _(tmp):
 @entry("numerics.dp_curve.run.ChainSettings.settings")
 def _(tmp):
     return call(_chain_settings(guidance="dps").settings, K(3, "count"), K(10, "count"))
+
+
+# --------------------------------------------------------------------------- toy2d
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from diffusion.experiments import toy2d as t2d  # noqa: E402
+from diffusion.experiments.toy2d import experiment as t2d_exp  # noqa: E402
+from diffusion.experiments.toy2d import models as t2d_models  # noqa: E402
+from diffusion.experiments.toy2d import store as t2d_store  # noqa: E402
+from tests.fuzz.harness import fixed  # noqa: E402
+
+t2d_run = importlib.import_module("diffusion.experiments.toy2d.run")  # run_dataset shadows it
+
+
+def _store(tmp):
+    return t2d.Store(tmp / "moons")
+
+
+@entry("diffusion.experiments.toy2d.Store")
+def _(tmp):
+    return call(
+        t2d.Store,
+        K(tmp / "moons", "outdir"),
+        on_save=K(lambda name: None, "callable"),
+        then=lambda s: (s.save("u", "k", {"a": 1.0}), s.load("u", "k")),
+    )
+
+
+@entry("diffusion.experiments.toy2d.Store.load")
+def _(tmp):
+    s = _store(tmp)
+    s.save("u", "k", {"a": 1.0}, {"x": np.zeros(2)})
+    # "text": a name or key with nothing stored under it is a normal state (None: compute it)
+    return call(s.load, K("u", "text"), K("k", "text"))
+
+
+@entry("diffusion.experiments.toy2d.Store.save")
+def _(tmp):
+    return call(
+        _store(tmp).save,
+        K("u", "text"),
+        K("k", "text"),
+        K({"a": 1.0}, "jsonable"),
+        arrays=K({"x": np.zeros(2)}, "mapping"),
+    )
+
+
+@entry("diffusion.experiments.toy2d.Store.saved")
+def _(tmp):
+    return call(_store(tmp).saved, K("u", "text"))
+
+
+@entry("diffusion.experiments.toy2d.store.timed")
+def _(tmp):
+    return call(t2d_store.timed, K(lambda: 1.0, "callable"), view=lambda r: r[0])
+
+
+@entry("diffusion.experiments.toy2d.unit")
+def _(tmp):
+    return call(
+        t2d.unit,
+        K(_store(tmp), "object"),
+        K("u", "text"),
+        K({"a": [1, 2.5]}, "jsonable"),
+        K(lambda: ({"m": 1.0}, {"x": np.ones(2)}), "callable"),
+        K({}, "mapping"),
+        log=K(lambda *a, **k: None, "callable"),
+        view=lambda r: r[0]["m"],
+    )
+
+
+@entry("diffusion.experiments.toy2d.strip_private")
+def _(tmp):
+    # any object is valid input (non-dicts and non-lists come back as they are): not fuzzed
+    return call(t2d.strip_private, fixed({"a": [{"_t": 1, "b": 2.0}], "_timing": {}}))
+
+
+def _cfg():
+    return t2d.load_config(quick=True)
+
+
+@entry("diffusion.experiments.toy2d.schedule_of")
+def _(tmp):
+    return call(t2d.schedule_of, K(_cfg(), "mapping"), view=lambda s: s.alpha_bar)
+
+
+@entry("diffusion.experiments.toy2d.validate_config")
+def _(tmp):
+    # ConfigError (a ValueError naming the config field, documented) for a bad config
+    return call(t2d.validate_config, K(_cfg(), "mapping"), ok_errors=(t2d.ConfigError,))
+
+
+@entry("diffusion.experiments.toy2d.experiment.settings_record")
+def _(tmp):
+    return call(
+        t2d_exp.settings_record, K(_cfg(), "mapping"), K(0, "seed"), K(True, "flag"),
+        view=lambda r: r["seed"],
+    )  # fmt: skip
+
+
+@entry("diffusion.experiments.toy2d.experiment.machine_info")
+def _(tmp):
+    return call(t2d_exp.machine_info, view=lambda r: r["cpu_count"])
+
+
+@entry("diffusion.experiments.toy2d.prepare_out")
+def _(tmp):
+    return call(t2d.prepare_out, K(tmp / "out", "outdir"), K(("moons",), "list"))
+
+
+@entry("diffusion.experiments.toy2d.models.atomic_torch_save")
+def _(tmp):
+    return call(
+        t2d_models.atomic_torch_save,
+        K({"w": torch.zeros(2), "n": 1}, "jsonable"),
+        K(tmp / "a.pt", "outfile"),
+        view=lambda p: 0.0,
+    )

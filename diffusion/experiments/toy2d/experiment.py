@@ -25,6 +25,7 @@ from diffusion.experiments.toy2d.report import markdown_tables
 from diffusion.experiments.toy2d.run import run_dataset
 from diffusion.experiments.toy2d.store import strip_private
 from numerics.io import write_json
+from numerics.validate import check_bool, check_int
 
 __all__ = [
     "Options",
@@ -55,8 +56,15 @@ class Options:
 
 
 def settings_record(cfg: dict, seed: int, quick: bool) -> dict:
-    """The ``settings`` of every ``result.json``; results of other settings are not combined."""
-    return dict(config=cfg, seed=seed, quick=bool(quick), format_version=FORMAT_VERSION)
+    """The ``settings`` of every ``result.json``; results of other settings are not combined.
+
+    ``cfg`` a dict, ``seed`` an int >= 0, ``quick`` a bool (else ValueError/TypeError naming it).
+    """
+    if not isinstance(cfg, dict):
+        raise TypeError(f"cfg: expected the config dict, got {type(cfg).__name__}")
+    seed = check_int(seed, "seed")
+    quick = check_bool(quick, "quick")
+    return dict(config=cfg, seed=seed, quick=quick, format_version=FORMAT_VERSION)
 
 
 def machine_info() -> dict:
