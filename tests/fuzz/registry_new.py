@@ -129,10 +129,7 @@ NOT_YET_FUZZED = (
     "diffusion.experiments.restore.tune.score_zeta",
     "diffusion.experiments.restore.zeta.read_zeta_table",
     "diffusion.experiments.restore.zeta.resolve_zeta",
-    "diffusion.experiments.toy2d.Chain",
     "diffusion.experiments.toy2d.DatasetPlan",
-    "diffusion.experiments.toy2d.Options",
-    "diffusion.experiments.toy2d.Pairs",
     "diffusion.experiments.toy2d.ablation_stage",
     "diffusion.experiments.toy2d.assemble_result",
     "diffusion.experiments.toy2d.load_or_train",
@@ -169,11 +166,6 @@ NOT_YET_FUZZED = (
     "diffusion.LinearOperator.prox_l2",
     "diffusion.experiments.restore.RestoreConfig.record",
     "diffusion.experiments.restore.Task.check_size",
-    "diffusion.experiments.toy2d.Chain.build",
-    "diffusion.experiments.toy2d.Chain.sweep",
-    "diffusion.experiments.toy2d.DatasetPlan.build",
-    "diffusion.experiments.toy2d.Pairs.draw",
-    "diffusion.experiments.toy2d.Pairs.y",
 )
 
 for _name in NOT_YET_FUZZED:

@@ -184,3 +184,106 @@ def _(tmp):
         K(tmp / "a.pt", "outfile"),
         view=lambda p: 0.0,
     )
+
+
+from diffusion.divergence import DivergenceError  # noqa: E402
+from diffusion.priors import MixturePrior  # noqa: E402
+from tests.fuzz.registry_more import tiny_cfg  # noqa: E402
+from tests.fuzz.registry_numerics import mixture  # noqa: E402
+
+
+def _plan():
+    return t2d.DatasetPlan.build("moons", tiny_cfg(), seed=0, log=lambda *a, **k: None)
+
+
+def _pairs(n: int = 4):
+    r = np.random.default_rng(0)
+    return t2d.Pairs(r.normal(size=(n, 2)), r.normal(size=(n, 2)))
+
+
+def _chain(plan):
+    return t2d.Chain.build(plan, MixturePrior(mixture(), plan.schedule), "net-key")
+
+
+@entry("diffusion.experiments.toy2d.DatasetPlan.build")
+def _(tmp):
+    return call(
+        t2d.DatasetPlan.build,
+        K("moons", "choice"),
+        K(tiny_cfg(), "mapping"),
+        seed=K(0, "seed"),
+        progress=K(False, "flag"),
+        log=K(lambda *a, **k: None, "callable"),
+        view=lambda p: p.schedule.alpha_bar,
+    )
+
+
+@entry("diffusion.experiments.toy2d.Pairs")
+def _(tmp):
+    r = np.random.default_rng(0)
+    return call(t2d.Pairs, r.normal(size=(4, 2)), r.normal(size=(4, 2)), then=lambda p: p.y(0.5))
+
+
+@entry("diffusion.experiments.toy2d.Pairs.draw")
+def _(tmp):
+    return call(
+        t2d.Pairs.draw, K(_plan(), "object"), K(4, "count"), K("test", "text"),
+        view=lambda p: p.y(0.5),
+    )  # fmt: skip
+
+
+@entry("diffusion.experiments.toy2d.Pairs.y")
+def _(tmp):
+    return call(_pairs().y, K(0.5, "sigma"))
+
+
+@entry("diffusion.experiments.toy2d.Chain")
+def _(tmp):
+    plan = _plan()
+    return call(
+        t2d.Chain,
+        K(MixturePrior(mixture(), plan.schedule), "model"),
+        K({"net": "k"}, "jsonable"),
+        then=lambda c: c.sweep(plan, np.zeros((2, 2)), 0.5, [0.0, 1.0], 0.01, ("t",)),
+    )
+
+
+@entry("diffusion.experiments.toy2d.Chain.build")
+def _(tmp):
+    plan = _plan()
+    return call(
+        t2d.Chain.build,
+        K(plan, "object"),
+        K(MixturePrior(mixture(), plan.schedule), "model"),
+        K("net-key", "text"),
+        view=lambda c: 0.0,
+    )
+
+
+@entry("diffusion.experiments.toy2d.Chain.sweep")
+def _(tmp):
+    plan = _plan()
+    return call(
+        _chain(plan).sweep,
+        K(plan, "object"),
+        np.zeros((2, 2)),
+        K(0.5, "sigma"),
+        K([0.0, 1.0], "eta"),
+        K(0.01, "nonneg"),
+        K(("test",), "list"),
+        ok_errors=(DivergenceError,),  # documented: a ζ so large that the chain overflows
+    )
+
+
+@entry("diffusion.experiments.toy2d.Options")
+def _(tmp):
+    return call(
+        t2d.Options,
+        K(("moons",), "list"),
+        K(tmp / "out", "outdir"),
+        seed=K(0, "seed"),
+        quick=K(True, "flag"),
+        figures=K(False, "flag"),
+        progress=K(False, "flag"),
+        view=lambda o: 0.0,
+    )

@@ -54,6 +54,27 @@ class Options:
     #: Show progress bars.
     progress: bool = True
 
+    def __post_init__(self):
+        ds = self.datasets
+        if not isinstance(ds, (list, tuple)) or any(
+            not isinstance(d, str) or d not in DATASETS for d in ds
+        ):
+            raise ValueError(
+                f"datasets: expected a list of names from {sorted(DATASETS)}, got {ds!r:.60}"
+            )
+        if not isinstance(self.out, (str, os.PathLike)):
+            raise TypeError(
+                f"out: expected a path (str or os.PathLike), got {type(self.out).__name__}"
+            )
+        p = Path(self.out)
+        while not p.exists() and p.parent != p:
+            p = p.parent
+        if not p.is_dir():
+            raise ValueError(f"out: {self.out} is or lies under the file {p}, not a folder")
+        check_int(self.seed, "seed")
+        for name in ("quick", "figures", "progress"):
+            check_bool(getattr(self, name), name)
+
 
 def settings_record(cfg: dict, seed: int, quick: bool) -> dict:
     """The ``settings`` of every ``result.json``; results of other settings are not combined.

@@ -125,7 +125,7 @@ def unit(store: Store, name: str, key_obj, compute, timing: dict, *, log=print):
     check_callable(log, "log")
     if not isinstance(timing, dict):
         raise TypeError(f"timing: expected a dict, got {type(timing).__name__}")
-    _check_stable(key_obj)
+    check_stable_key(key_obj, "key_obj")
     key = settings_hash(key_obj)
     got = store.load(name, key)
     if got is not None:
@@ -138,19 +138,23 @@ def unit(store: Store, name: str, key_obj, compute, timing: dict, *, log=print):
     return meta, arrays
 
 
-def _check_stable(key_obj) -> None:
+def check_stable_key(obj, name: str) -> None:
+    """TypeError naming ``name`` unless ``obj`` (a unit key) has a text form that is the same in
+    every run: JSON, other values by ``str`` as :func:`settings_hash` writes them, but no sets,
+    objects printed with their memory address, or NaN / Inf."""
+
     def default(o):
         if isinstance(o, (set, frozenset)) or " at 0x" in str(o):
             raise TypeError(
-                f"key_obj: a {type(o).__name__} has no text form that is the same in every run"
+                f"{name}: a {type(o).__name__} has no text form that is the same in every run"
             )
         return str(o)  # as settings_hash does
 
     try:
-        json.dumps(key_obj, sort_keys=True, default=default)
+        json.dumps(obj, sort_keys=True, default=default, allow_nan=False)
     except (TypeError, ValueError) as exc:
         msg = str(exc)
-        raise TypeError(msg if msg.startswith("key_obj") else f"key_obj: {msg}") from exc
+        raise TypeError(msg if msg.startswith(name) else f"{name}: {msg}") from exc
 
 
 def strip_private(obj):
