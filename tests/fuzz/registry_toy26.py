@@ -26,7 +26,7 @@ def _dp_result() -> dict:
     """A tiny :func:`numerics.dp_curve.run` result (10 samples, 3 steps), computed once."""
     return dpc.run(
         problem(), etas=(0.0, 1.0), n=10, steps=3, floor_repeats=2,
-        shrink_factors=(0.0, 1.0), trajectories=True,
+        shrink_factors=(0.0, 1.0), trajectories=False,  # one figure less: time
     )  # fmt: skip
 
 
@@ -287,3 +287,62 @@ def _(tmp):
         progress=K(False, "flag"),
         view=lambda o: 0.0,
     )
+
+
+# the stages of one data set, on the tiny config with the exact mixture prior as denoiser (no
+# training); the whole-run result comes from one tiny run_dataset (about 15 s), made once
+def _stage_args(tmp):
+    plan = _plan()
+    return plan, _chain(plan), _store(tmp), {}
+
+
+@entry("diffusion.experiments.toy2d.quality_stage", heavy=True)
+def _(tmp):
+    plan, chain, store, timing = _stage_args(tmp)
+    return call(
+        t2d.quality_stage, K(plan, "object"), K(chain, "object"), K(store, "object"),
+        K(timing, "mapping"), view=lambda r: r[0]["w2"],
+    )  # fmt: skip
+
+
+@entry("diffusion.experiments.toy2d.zeta_validation_stage", heavy=True)
+def _(tmp):
+    plan, chain, store, timing = _stage_args(tmp)
+    return call(
+        t2d.zeta_validation_stage, K(plan, "object"), K(chain, "object"), K(store, "object"),
+        K(timing, "mapping"), view=lambda r: [z["argmin_w2_joint_eta1"] for z in r.values()],
+    )  # fmt: skip
+
+
+@entry("diffusion.experiments.toy2d.ablation_stage", heavy=True)
+def _(tmp):
+    plan = t2d.DatasetPlan.build("pinwheel", tiny_cfg(), seed=0, log=lambda *a, **k: None)
+    return call(
+        t2d.ablation_stage, K(plan, "object"), K(_chain(plan), "object"),
+        K(t2d.Pairs.draw(plan, 8, "test"), "object"), K(_store(tmp), "object"), K({}, "mapping"),
+        view=lambda r: [p["mse"] for p in r["points"]],
+    )  # fmt: skip
+
+
+@cache
+def _toy_result() -> dict:
+    import tempfile
+    from pathlib import Path
+
+    out = Path(tempfile.mkdtemp(prefix="toy26-"))
+    return t2d.run_dataset("moons", tiny_cfg(), out, seed=0, progress=False,
+                           log=lambda *a, **k: None)  # fmt: skip
+
+
+def _clean_result() -> dict:
+    return t2d.strip_private(copy.deepcopy(_toy_result()))
+
+
+@entry("diffusion.experiments.toy2d.run.iter_units", heavy=True)
+def _(tmp):
+    return call(t2d_run.iter_units, K(_clean_result(), "mapping"), view=lambda g: len(list(g)))
+
+
+@entry("diffusion.experiments.toy2d.markdown_tables", heavy=True)
+def _(tmp):
+    return call(t2d.markdown_tables, K(_clean_result(), "mapping"), view=len)

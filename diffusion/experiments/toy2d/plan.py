@@ -19,7 +19,7 @@ import torch
 from diffusion.data.toy2d import DATASETS, data_settings, make_data
 from diffusion.experiments.toy2d.config import FORMAT_VERSION, fmt_sigma, schedule_of
 from diffusion.experiments.toy2d.seeding import derive_generator, derive_rng
-from diffusion.experiments.toy2d.store import check_stable_key
+from diffusion.experiments.toy2d.store import Store, check_stable_key
 from diffusion.experiments.toy2d.sweep import sweep_ours
 from numerics.schedule import Schedule
 from numerics.validate import (
@@ -219,3 +219,12 @@ class Chain:
             progress=plan.progress,
             **plan.dps,
         )
+
+
+def check_stage(plan, chain, store, timing) -> None:
+    """TypeError naming the argument unless plan, chain, store are a DatasetPlan, a Chain, a
+    Store and timing a dict (the arguments every stage shares)."""
+    for name, v, cls in (("plan", plan, DatasetPlan), ("chain", chain, Chain), ("store", store, Store),
+                         ("timing", timing, dict)):  # fmt: skip
+        if not isinstance(v, cls):
+            raise TypeError(f"{name}: expected a {cls.__name__}, got {type(v).__name__}")

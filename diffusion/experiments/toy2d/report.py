@@ -57,7 +57,17 @@ def _claim_summary(r: dict) -> dict:
 
 
 def markdown_tables(result: dict) -> str:
-    """Markdown tables (MSE, W2 joint, W2 marginal) of every point of one data set."""
+    """Markdown tables (MSE, W2 joint, W2 marginal) of every point of one data set
+    (ValueError/TypeError naming ``result`` if it is not a data set's result dict)."""
+    if not isinstance(result, dict):
+        raise TypeError(f"result: expected a data set's result dict, got {type(result).__name__}")
+    try:
+        return _markdown_tables(result)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(f"result: not a data set's result dict: {exc!r}") from exc
+
+
+def _markdown_tables(result: dict) -> str:
     lines = []
     for tag, r in result["results"].items():
         fl = r["floors"]
