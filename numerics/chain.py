@@ -178,6 +178,8 @@ def eta_chain(
         s = np.asarray(score(x, t), dtype=np.float64)
         if s.shape != (n, d):
             raise ValueError(f"score: returned shape {s.shape} at t={t}, expected {(n, d)}")
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"score: returned non-finite values (NaN or Inf) at t={t}")
         mean = (x + schedule.beta[t] * s) / np.sqrt(schedule.alpha[t])
         z = rng.standard_normal((n, d))
         if variance == "beta":

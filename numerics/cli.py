@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from numerics.validate import check_int
+
 __all__ = [
     "ArgumentParser",
     "UsageError",
@@ -42,7 +44,14 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def fail(prog: str, exc: BaseException, status: int = 2) -> int:
-    """Print ``"<prog>: error: <message>"`` as one line on stderr; return ``status``."""
+    """Print ``"<prog>: error: <message>"`` as one line on stderr; return ``status``.
+
+    ``exc`` must be an exception and ``status`` an exit status (an int in 0..255); anything
+    else is a ``TypeError``/``ValueError`` naming it, raised before anything is printed.
+    """
+    if not isinstance(exc, BaseException):
+        raise TypeError(f"exc: expected an exception, got {type(exc).__name__}")
+    status = check_int(status, "status", maximum=255)
     msg = " ".join(str(exc).split())
     print(f"{prog}: error: {msg}", file=sys.stderr)
     return status

@@ -84,6 +84,10 @@ def dps_score(prior, A, sigma_y, y, schedule, *, zeta: float, form: str = "refer
             f"GaussianMixture), got {type(prior).__name__}"
         )
     A = as_array(A, "A", ndim=2, max_abs=MAX_ABS)
+    d = getattr(prior, "d", None)  # a GaussianMixture's dimension
+    if A.shape[0] < 1 or A.shape[1] < 1 or (isinstance(d, int) and A.shape[1] != d):
+        want = "(m, d) with m, d >= 1" if not isinstance(d, int) else f"(m, {d}), m >= 1"
+        raise ValueError(f"A: expected shape {want}, got {A.shape}")
     y = as_array(y, "y", shape=(A.shape[0],), max_abs=MAX_ABS)
     sigma_y = check_std(sigma_y, "sigma_y")
     zeta = as_scalar(zeta, "zeta")

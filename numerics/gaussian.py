@@ -148,7 +148,7 @@ def bures_w2(m1, S1, m2, S2, *, squared: bool = False) -> float:
     1e+150
     """
     squared = check_bool(squared, "squared")
-    m1 = as_array(m1, "m1", ndim=1)
+    m1 = _vector(m1, "m1")
     d = m1.shape[0]
     m2 = as_array(m2, "m2", shape=(d,))
     S1 = _check_psd(S1, "S1", d)
@@ -201,7 +201,7 @@ def bures_w2_eigh(dm, S1, S2) -> float:
     >>> bures_w2_eigh(np.array([3.0, 4.0]), np.eye(2), np.eye(2))
     25.0
     """
-    dm = as_array(dm, "dm", ndim=1, max_abs=MAX_ABS)
+    dm = _vector(dm, "dm", max_abs=MAX_ABS)
     S1 = _check_psd(S1, "S1", dm.shape[0])
     S2 = _check_psd(S2, "S2", dm.shape[0])
     lam, U = np.linalg.eigh(0.5 * (S1 + S1.T))
@@ -230,7 +230,7 @@ def gaussian_kl(m1, S1, m2, S2) -> float:
     >>> round(gaussian_kl([0.0], [[1.0]], [1.0], [[1.0]]), 12)
     0.5
     """
-    m1 = as_array(m1, "m1", ndim=1)
+    m1 = _vector(m1, "m1")
     d = m1.shape[0]
     m2 = as_array(m2, "m2", shape=(d,))
     S1 = check_spd(S1, "S1", d=d)
@@ -336,7 +336,7 @@ def eta_chain_moments(
     """
     check_schedule(schedule)
     log = check_bool(log, "log")
-    m = as_array(m, "m", ndim=1)
+    m = _vector(m, "m")
     d = m.shape[0]
     S = check_spd(S, "S", d=d)
     eta_arr = check_eta(eta)
@@ -390,6 +390,14 @@ def eta_chain_moments(
     if log:
         return mean, cov, dict(eigvals=lam, eigvecs=U, gain=gain, noise=noise)
     return mean, cov
+
+
+def _vector(x, name: str, max_abs=None) -> np.ndarray:
+    """``x`` as a finite non-empty ``(d,)`` array (d >= 1), else ValueError naming ``name``."""
+    x = as_array(x, name, ndim=1, max_abs=max_abs)
+    if x.shape[0] < 1:
+        raise ValueError(f"{name}: expected a non-empty vector (d >= 1), got shape {x.shape}")
+    return x
 
 
 def _check_psd(S, name: str, d: int) -> np.ndarray:

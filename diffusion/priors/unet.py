@@ -94,7 +94,9 @@ _WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model
 
 
 def count_parameters(module: torch.nn.Module) -> int:
-    """Number of parameters of ``module``."""
+    """Number of parameters of ``module`` (a ``torch.nn.Module``, else TypeError naming it)."""
+    if not isinstance(module, torch.nn.Module):
+        raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
     return sum(p.numel() for p in module.parameters())
 
 

@@ -34,6 +34,14 @@ __all__ = ["PROG", "build_parser", "main", "write_outputs"]
 
 PROG = "python -m numerics.dp_curve"
 
+#: Largest --zeta. The DPS term moves a sample by about zeta * |A| / sqrt(alpha_bar_t) per step
+#: (the reference form's gradient has a unit-norm residual), so zeta = 1e6 already throws every
+#: sample about 1e6 problem scales per step; a larger weight is a typo (1e308 overflows).
+MAX_ZETA = 1e6
+
+#: The keys of a :func:`numerics.dp_curve.run` result that the figures read.
+RESULT_KEYS = ("mmse", "posterior_mean", "theory", "runs", "shrinkage", "floors", "settings")
+
 
 def build_parser() -> ArgumentParser:
     """The command line of ``python -m numerics.dp_curve`` (errors raise :class:`UsageError`)."""
@@ -81,7 +89,10 @@ def build_parser() -> ArgumentParser:
         help="exact conditional score (posterior mixture), or DPS over the exact prior score",
     )
     p.add_argument(
-        "--zeta", type=nonneg_float, default=1.0, help="DPS step weight (with --guidance dps)"
+        "--zeta",
+        type=_zeta,
+        default=1.0,
+        help=f"DPS step weight in [0, {MAX_ZETA:g}] (with --guidance dps)",
     )
     p.add_argument(
         "--dps-form",
@@ -155,6 +166,14 @@ def main(argv=None) -> int:
     return 0
 
 
+def _zeta(text: str) -> float:
+    """--zeta: a finite number in [0, MAX_ZETA]."""
+    v = nonneg_float(text)
+    if v > MAX_ZETA:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, {MAX_ZETA:g}], got {text!r}")
+    return v
+
+
 def _load(path) -> Problem:
     if path is None:
         return load_problem(DEFAULT_PROBLEM)
@@ -179,9 +198,29 @@ def write_outputs(result: dict, problem: Problem, out: Path) -> None:
     """Write ``dp_curve.json``, ``dp_curve.png``/``.svg`` and ``trajectories.png`` into ``out``.
 
     Every file goes through :func:`numerics.io.atomic_write` (temporary file + rename). The
-    private ``_trajectories`` entry of ``result`` is drawn, not written to the JSON.
+    private ``_trajectories`` entry of ``result`` is drawn, not written to the JSON (it is
+    removed from ``result``). ``out`` is made if missing.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming ``result`` (not a dict from :func:`numerics.dp_curve.run`), ``problem`` (not a
+        :class:`Problem`) or ``out`` (not a writable folder), before anything is written.
     """
     import matplotlib.pyplot as plt
+
+    if not isinstance(result, dict):
+        raise TypeError(
+            f"result: expected the dict of numerics.dp_curve.run, got {type(result).__name__}"
+        )
+    missing = [k for k in RESULT_KEYS if k not in result]
+    if missing:
+        raise ValueError(f"result: expected the dict of numerics.dp_curve.run, missing {missing}")
+    if not isinstance(problem, Problem):
+        raise TypeError(
+            f"problem: expected a numerics.dp_curve.Problem, got {type(problem).__name__}"
+        )
+    out = check_out_dir(out, "out", create=True)
 
     traj = result.pop("_trajectories", None)
     write_json(out / "dp_curve.json", result, indent=1)

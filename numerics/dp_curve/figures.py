@@ -93,7 +93,10 @@ def plot_dp_curve(result: dict):
     if result["floors"]["kl"] > 0:
         ax.axvline(result["floors"]["kl"], color="gray", ls=":", label="KL floor")
     ax.axhline(mmse, color="tab:red", ls=":", lw=1)
-    ax.set_xscale("log")
+    if kl_runs or kl_shr or result["floors"]["kl"] > 0:
+        ax.set_xscale("log")  # (a log axis without a positive value cannot be drawn)
+    else:  # tiny sample sets: every k-NN KL estimate can be <= 0
+        ax.text(0.5, 0.5, "no KL estimate > 0", transform=ax.transAxes, ha="center")
     ax.set_xlabel("perception: k-NN KL(samples ‖ posterior) [nats]")
     ax.set_ylabel("distortion: conditional MSE")
     ax.set_title("MSE vs KL (points with KL ≤ 0 or undefined omitted)")

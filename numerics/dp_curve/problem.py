@@ -19,7 +19,7 @@ import numpy as np
 
 from numerics.gmm import GaussianMixture
 from numerics.io import read_json
-from numerics.validate import as_array
+from numerics.validate import as_array, check_positive
 
 __all__ = ["DEFAULT_PROBLEM", "Problem", "ProblemError", "load_problem"]
 
@@ -60,6 +60,23 @@ class Problem:
     sigma_y: float
     y: np.ndarray
 
+    def __post_init__(self):
+        # Checked here too, not only in load_problem: a Problem built directly must fail at
+        # construction, naming the field, not later inside posterior() or a chain.
+        if not isinstance(self.prior, GaussianMixture):
+            raise TypeError(
+                f"prior: expected a numerics.gmm.GaussianMixture, got {type(self.prior).__name__}"
+            )
+        d = self.prior.d
+        A = as_array(self.A, "A", ndim=2)
+        if A.shape[0] < 1 or A.shape[1] != d:
+            raise ValueError(f"A: expected shape (m, {d}) with m >= 1 for d = {d}, got {A.shape}")
+        sigma_y = check_positive(self.sigma_y, "sigma_y")
+        y = as_array(self.y, "y", shape=(A.shape[0],))
+        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "sigma_y", sigma_y)
+        object.__setattr__(self, "y", y)
+
     def posterior(self) -> GaussianMixture:
         """The exact posterior mixture of x given y."""
         return self.prior.posterior(self.A, self.sigma_y, self.y)
@@ -86,6 +103,11 @@ def load_problem(source) -> Problem:
     ProblemError
         With a message naming the offending field (``prior.covs``, ``A``, ``sigma_y``, ...).
     """
+    if not isinstance(source, (str, Path, dict)):
+        raise ProblemError(
+            f"source: expected a problem dict or a JSON file path (str or pathlib.Path), "
+            f"got {type(source).__name__}"
+        )
     obj = _read(source) if isinstance(source, (str, Path)) else source
     if not isinstance(obj, dict):
         raise ProblemError("problem: expected a JSON object with keys prior, A, sigma_y, y")
@@ -116,9 +138,9 @@ def load_problem(source) -> Problem:
         if sigma_y.ndim != 0 or not sigma_y > 0:
             raise ValueError(f"sigma_y: expected a number > 0, got {obj['sigma_y']!r}")
         y = as_array(obj["y"], "y", shape=(A.shape[0],))
+        return Problem(prior=gm, A=A, sigma_y=float(sigma_y), y=y)
     except ValueError as exc:
         raise ProblemError(str(exc)) from exc
-    return Problem(prior=gm, A=A, sigma_y=float(sigma_y), y=y)
 
 
 def _read(path):

@@ -31,11 +31,11 @@ from numerics import __version__
 from numerics.chain import STARTS, VARIANCES, eta_chain, run_posterior_chain
 from numerics.dp import dp_function, shrink
 from numerics.dp_curve.problem import Problem
-from numerics.dps import dps_score
+from numerics.dps import DPS_FORMS, dps_score
 from numerics.metrics import conditional_mse, knn_kl, knn_kl_or_none, metric_floor, w2_empirical
 from numerics.progress import Progress
 from numerics.schedule import linear_schedule
-from numerics.validate import check_eta
+from numerics.validate import check_bool, check_eta, check_int
 
 __all__ = ["DEFAULT_ETAS", "ChainSettings", "run"]
 
@@ -77,9 +77,17 @@ class ChainSettings:
         zeta = self.zeta
         if not (isinstance(zeta, (int, float)) and math.isfinite(zeta) and zeta >= 0):
             raise ValueError(f"zeta: expected a number >= 0, got {zeta!r}")
+        if self.dps_form not in DPS_FORMS:
+            raise ValueError(f"dps_form: expected one of {DPS_FORMS}, got {self.dps_form!r}")
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device: expected 'cpu' or 'cuda', got {self.device!r}")
+        check_int(self.seed, "seed")
+        check_bool(self.progress, "progress")
 
     def settings(self, steps: int, n: int) -> dict:
         """The ``settings`` entry of ``dp_curve.json`` (a contract: keys and their order)."""
+        steps = check_int(steps, "steps", minimum=1)
+        n = check_int(n, "n", minimum=1)
         dps = self.guidance == "dps"
         return {
             "sampler": self.sampler,

@@ -44,6 +44,7 @@ REGISTRY_MODULES = (
     "tests.fuzz.registry_core",
     "tests.fuzz.registry_more",
     "tests.fuzz.registry_new",
+    "tests.fuzz.registry_toy26",
     "tests.fuzz.registry_base26",
     "tests.fuzz.registry_expt26",
     "tests.fuzz.registry_metr26",

@@ -175,7 +175,9 @@ def _(tmp):
 
 @entry("numerics.dp.gaussian_eta_curve")
 def _(tmp):
-    return call(dp.gaussian_eta_curve, K(0.7, "sigma"), K(np.array([0.0, 0.5, 1.0]), "eta"))
+    # eta is a grid of any length (not one value per sample): a list, whose nonsense is bad
+    # values, not a "batch of wrong length".
+    return call(dp.gaussian_eta_curve, K(0.7, "sigma"), K([0.0, 0.5, 1.0], "eta"))
 
 
 @entry("numerics.dp.shrink")
@@ -373,7 +375,8 @@ def _(tmp):
 # --------------------------------------------------------------------------- metrics
 @entry("numerics.metrics.conditional_mse")
 def _(tmp):
-    return call(metrics.conditional_mse, points(), np.zeros(D), K(0.7, "sigma"), return_se=True)
+    # mmse >= 0 (documented; 0 for a point-mass posterior): "nonneg", not "sigma".
+    return call(metrics.conditional_mse, points(), np.zeros(D), K(0.7, "nonneg"), return_se=True)
 
 
 @entry("numerics.metrics.frechet_distance")

@@ -9,6 +9,7 @@ and never silently replaced).
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,7 +82,18 @@ def prepare_out(out: Path, datasets=()) -> None:
     UsageError
         ``--out`` (or its folder of one of ``datasets``) is a file, lies under a file, or
         cannot be created or written (the message names ``--out``).
+    ``out`` must be a path and ``datasets`` a list or tuple of data set names (TypeError /
+    ValueError naming them otherwise).
     """
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: expected a path (str or os.PathLike), got {type(out).__name__}")
+    out = Path(out)
+    if not isinstance(datasets, (list, tuple)) or any(
+        not isinstance(ds, str) or ds not in DATASETS for ds in datasets
+    ):
+        raise ValueError(
+            f"datasets: expected a list of names from {sorted(DATASETS)}, got {datasets!r:.60}"
+        )
     _check_out_kind(out)
     for ds in datasets:
         _check_out_kind(out / ds)

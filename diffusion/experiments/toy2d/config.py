@@ -18,7 +18,7 @@ from diffusion._paths import CONFIGS_DIR
 from diffusion.data.toy2d import DATASETS
 from numerics.io import as_path
 from numerics.schedule import Schedule, linear_schedule
-from numerics.validate import check_bool
+from numerics.validate import as_scalar, check_bool
 
 __all__ = [
     "CONFIG_PATH",
@@ -48,13 +48,24 @@ def fmt_sigma(s: float) -> str:
     >>> fmt_sigma(0.5), fmt_sigma(1.0), fmt_sigma(0.25)
     ('0.5', '1', '0.25')
     """
-    return f"{float(s):g}"
+    return f"{as_scalar(s, 's'):g}"  # a real number (not a string, bool or complex), finite
 
 
 def schedule_of(cfg: dict) -> Schedule:
-    """The linear VP schedule of ``cfg["schedule"]`` (``T``, ``beta_start``, ``beta_end``)."""
-    s = cfg["schedule"]
-    return linear_schedule(int(s["T"]), float(s["beta_start"]), float(s["beta_end"]))
+    """The linear VP schedule of ``cfg["schedule"]`` (``T``, ``beta_start``, ``beta_end``).
+
+    ValueError/TypeError naming ``cfg`` when it is not a config with those keys.
+    """
+    if not isinstance(cfg, dict):
+        raise TypeError(f"cfg: expected the config dict, got {type(cfg).__name__}")
+    try:
+        s = cfg["schedule"]
+        T, b0, b1 = s["T"], s["beta_start"], s["beta_end"]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(
+            f"cfg: expected schedule.T, schedule.beta_start, schedule.beta_end ({exc!r})"
+        ) from exc
+    return linear_schedule(int(T), float(b0), float(b1))
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -133,6 +144,8 @@ def _need(cfg: dict, key: str, kind=None, prefix: str = ""):
 
 def validate_config(cfg: dict) -> None:
     """Check every field the run reads; raise :class:`ConfigError` naming the first bad one."""
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"cfg: expected a JSON object (dict), got {type(cfg).__name__}")
     sch = _need(cfg, "schedule", dict)
     for k in ("T", "beta_start", "beta_end"):
         _need(sch, k, prefix="schedule.")

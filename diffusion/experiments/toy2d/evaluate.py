@@ -17,11 +17,12 @@ import numpy as np
 from diffusion.data.toy2d import make_data
 from diffusion.experiments.toy2d.config import fmt_sigma
 from diffusion.experiments.toy2d.models import pscgan_estimate
-from diffusion.experiments.toy2d.plan import Chain, DatasetPlan, Pairs
+from diffusion.experiments.toy2d.plan import Chain, DatasetPlan, Pairs, check_stage
 from diffusion.experiments.toy2d.report import claim_summary
 from diffusion.experiments.toy2d.store import Store, unit
 from diffusion.experiments.toy2d.sweep import dp_point, oracle_posterior
 from numerics.metrics import knn_kl, metric_floor, w2_empirical
+from numerics.validate import check_callable, check_std
 
 __all__ = ["sigma_stage"]
 
@@ -122,6 +123,13 @@ def sigma_stage(
     arrays : dict
         ``y``, ``ours`` samples, ``pscgan`` (N = 1) and ``oracle_draw``, for the figures.
     """
+    check_stage(plan, chain, store, timing)
+    check_callable(generator, "generator")
+    if not isinstance(gan_key, str):
+        raise TypeError(f"gan_key: expected a string, got {type(gan_key).__name__}")
+    if not isinstance(test, Pairs):
+        raise TypeError(f"test: expected Pairs, got {type(test).__name__}")
+    sigma = check_std(sigma, "sigma")
     tag = fmt_sigma(sigma)
     n = test.n
     ref = Pairs.draw(plan, n, "ref")

@@ -25,6 +25,7 @@ from diffusion.experiments.toy2d.report import markdown_tables
 from diffusion.experiments.toy2d.run import run_dataset
 from diffusion.experiments.toy2d.store import strip_private
 from numerics.io import write_json
+from numerics.validate import check_bool, check_int
 
 __all__ = [
     "Options",
@@ -53,10 +54,38 @@ class Options:
     #: Show progress bars.
     progress: bool = True
 
+    def __post_init__(self):
+        ds = self.datasets
+        if not isinstance(ds, (list, tuple)) or any(
+            not isinstance(d, str) or d not in DATASETS for d in ds
+        ):
+            raise ValueError(
+                f"datasets: expected a list of names from {sorted(DATASETS)}, got {ds!r:.60}"
+            )
+        if not isinstance(self.out, (str, os.PathLike)):
+            raise TypeError(
+                f"out: expected a path (str or os.PathLike), got {type(self.out).__name__}"
+            )
+        p = Path(self.out)
+        while not p.exists() and p.parent != p:
+            p = p.parent
+        if not p.is_dir():
+            raise ValueError(f"out: {self.out} is or lies under the file {p}, not a folder")
+        check_int(self.seed, "seed")
+        for name in ("quick", "figures", "progress"):
+            check_bool(getattr(self, name), name)
+
 
 def settings_record(cfg: dict, seed: int, quick: bool) -> dict:
-    """The ``settings`` of every ``result.json``; results of other settings are not combined."""
-    return dict(config=cfg, seed=seed, quick=bool(quick), format_version=FORMAT_VERSION)
+    """The ``settings`` of every ``result.json``; results of other settings are not combined.
+
+    ``cfg`` a dict, ``seed`` an int >= 0, ``quick`` a bool (else ValueError/TypeError naming it).
+    """
+    if not isinstance(cfg, dict):
+        raise TypeError(f"cfg: expected the config dict, got {type(cfg).__name__}")
+    seed = check_int(seed, "seed")
+    quick = check_bool(quick, "quick")
+    return dict(config=cfg, seed=seed, quick=quick, format_version=FORMAT_VERSION)
 
 
 def machine_info() -> dict:

@@ -63,6 +63,7 @@ from diffusion.training.dsm import dsm_loss
 from diffusion.training.ema import ema_update
 from numerics.progress import Progress
 from numerics.schedule import Schedule
+from numerics.validate import check_int
 
 __all__ = [
     "Critic",
@@ -90,8 +91,11 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
         \cos(t\omega_{h-1})\big), \quad \omega_i = 10000^{-i/(h-1)}, \ h = \lfloor d/2
         \rfloor,
 
-    zero-padded to ``dim`` when it is odd.
+    zero-padded to ``dim`` when it is odd. ``t``: an integer tensor ``[B]`` of indices >= 0;
+    ``dim`` >= 4 (h >= 2). Anything else raises ValueError/TypeError naming it.
     """
+    _check_times(t, "t")
+    dim = check_int(dim, "dim", minimum=4)
     half = dim // 2
     freq = torch.exp(
         -math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / (half - 1)
@@ -122,8 +126,15 @@ class ScoreMLP(nn.Module):
         self, x_dim: int = 2, pos_dim: int = 16, encoder_layers=(16,), decoder_layers=(128, 128)
     ):
         super().__init__()
+        x_dim = check_int(x_dim, "x_dim", minimum=1)
+        pos_dim = check_int(pos_dim, "pos_dim", minimum=4)  # timestep_embedding's dim
+        encoder_layers = _widths(encoder_layers, "encoder_layers")
+        decoder_layers = _widths(decoder_layers, "decoder_layers")
         self.config = layer_config(
-            x_dim=x_dim, pos_dim=pos_dim, encoder_layers=encoder_layers, decoder_layers=decoder_layers
+            x_dim=x_dim,
+            pos_dim=pos_dim,
+            encoder_layers=encoder_layers,
+            decoder_layers=decoder_layers,
         )
         enc_out = 2 * pos_dim
         self.pos_dim = int(pos_dim)
@@ -132,8 +143,51 @@ class ScoreMLP(nn.Module):
         self.net = MLPBlock(2 * enc_out, [*decoder_layers, x_dim])
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``x [B, x_dim]`` (finite, the network's dtype and device), ``t`` integer ``[B]`` >= 0
+        -> ε ``[B, x_dim]``; ValueError/TypeError naming the argument otherwise."""
+        w = self.net.layers[-1].weight
+        _check_points(x, "x", w.dtype, w.device, w.shape[0])
+        _check_times(t, "t", batch=x.shape[0], device=w.device)
         temb = self.t_encoder(timestep_embedding(t, self.pos_dim).to(x.dtype))
         return self.net(torch.cat([self.x_encoder(x), temb], dim=-1))
+
+
+def _widths(v, name: str) -> list[int]:
+    """Hidden-layer widths: a list or tuple of ints >= 1 (may be empty)."""
+    if not isinstance(v, (list, tuple)):
+        raise TypeError(f"{name}: expected a list of integers >= 1, got {type(v).__name__}")
+    return [check_int(w, f"{name}[{i}]", minimum=1) for i, w in enumerate(v)]
+
+
+def _check_points(x, name: str, dtype: torch.dtype, device: torch.device, d: int) -> None:
+    """``x``: a finite tensor ``[B, d]``, B >= 1, of ``dtype`` on ``device``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {dtype} (the network's), got {x.dtype}")
+    if x.device != device:
+        raise ValueError(f"{name}: tensor on {x.device}, the network is on {device}")
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] != d:
+        raise ValueError(f"{name}: expected shape [B, {d}] with B >= 1, got {list(x.shape)}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: contains NaN or Inf")
+
+
+def _check_times(t, name: str, *, batch: int | None = None, device=None) -> None:
+    """``t``: an integer tensor ``[B]`` (``B == batch`` when given) of indices >= 0."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name}: expected an integer tensor [B], got {type(t).__name__}")
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise TypeError(f"{name}: expected an integer tensor, got {t.dtype}")
+    if t.is_meta or (device is not None and t.device != device):
+        raise ValueError(
+            f"{name}: tensor on {t.device}" + (f", expected {device}" if device else "")
+        )
+    if t.ndim != 1 or (batch is not None and t.shape[0] != batch):
+        want = "[B]" if batch is None else f"[{batch}] (one per point)"
+        raise ValueError(f"{name}: expected shape {want}, got {list(t.shape)}")
+    if t.numel() and int(t.min()) < 0:
+        raise ValueError(f"{name}: expected time indices >= 0, got {int(t.min())}")
 
 
 # --------------------------------------------------------------------------- score training
@@ -278,7 +332,25 @@ def train_pscgan(
 
 def save_checkpoint(path, *, modules: dict[str, nn.Module], key: str, info: dict) -> None:
     """Write ``{state dicts, configs, key, info}`` to ``path`` atomically
-    (:func:`diffusion.training.checkpoint.save_modules`)."""
+    (:func:`diffusion.training.checkpoint.save_modules`).
+
+    ``modules`` maps names that :func:`load_checkpoint` knows (``score``, ``generator``,
+    ``critic``) to networks of those classes; ``key`` is a string; ``info`` a dict (JSON-like).
+    Anything else raises ValueError/TypeError naming the argument before anything is written.
+    """
+    if not isinstance(modules, dict) or not modules:
+        raise TypeError(f"modules: expected a non-empty dict name -> network, got {modules!r:.60}")
+    for name, m in modules.items():
+        if name not in _CLASSES or not isinstance(m, _CLASSES[name]):
+            raise ValueError(
+                f"modules: expected names {sorted(_CLASSES)} mapped to their networks "
+                f"({', '.join(c.__name__ for c in _CLASSES.values())}), got {name!r}: "
+                f"{type(m).__name__}"
+            )
+    if not isinstance(key, str):
+        raise TypeError(f"key: expected a string, got {type(key).__name__}")
+    if not isinstance(info, dict):
+        raise TypeError(f"info: expected a dict, got {type(info).__name__}")
     save_modules(path, modules=modules, key=key, info=info)
 
 

@@ -19,8 +19,18 @@ import torch
 from diffusion.data.toy2d import DATASETS, data_settings, make_data
 from diffusion.experiments.toy2d.config import FORMAT_VERSION, fmt_sigma, schedule_of
 from diffusion.experiments.toy2d.seeding import derive_generator, derive_rng
+from diffusion.experiments.toy2d.store import Store, check_stable_key
 from diffusion.experiments.toy2d.sweep import sweep_ours
 from numerics.schedule import Schedule
+from numerics.validate import (
+    as_array,
+    as_samples,
+    check_bool,
+    check_callable,
+    check_int,
+    check_positive,
+    check_std,
+)
 
 __all__ = ["Chain", "DatasetPlan", "Pairs"]
 
@@ -72,9 +82,22 @@ class DatasetPlan:
 
     @classmethod
     def build(cls, ds: str, cfg: dict, *, seed: int = 0, progress: bool = False, log=print):
-        """The plan of data set ``ds`` under the config ``cfg``."""
-        if ds not in DATASETS:
+        """The plan of data set ``ds`` under the config ``cfg`` (validated by
+        :func:`~.config.load_config`); a wrong argument raises ValueError/TypeError naming it."""
+        if not isinstance(ds, str) or ds not in DATASETS:
             raise ValueError(f"ds: expected one of {sorted(DATASETS)}, got {ds!r}")
+        if not isinstance(cfg, dict):
+            raise TypeError(f"cfg: expected the config dict, got {type(cfg).__name__}")
+        seed = check_int(seed, "seed")
+        progress = check_bool(progress, "progress")
+        check_callable(log, "log")
+        try:
+            return cls._build(ds, cfg, seed, progress, log)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"cfg: not a toy2d config (load_config makes one): {exc!r}") from exc
+
+    @classmethod
+    def _build(cls, ds, cfg, seed, progress, log):
         sigmas = [float(cfg["sigma_y"])] + [float(s) for s in cfg["sigma_y_other"]]
         dps = cfg["dps"]
         return cls(
@@ -111,6 +134,11 @@ class DatasetPlan:
         return derive_generator(self.seed, self.ds, *names)
 
 
+def _check_plan(plan) -> None:
+    if not isinstance(plan, DatasetPlan):
+        raise TypeError(f"plan: expected a DatasetPlan, got {type(plan).__name__}")
+
+
 @dataclass(frozen=True)
 class Pairs:
     """n points ``x`` of the data law and standard normal ``noise`` of the same shape."""
@@ -118,9 +146,16 @@ class Pairs:
     x: np.ndarray
     noise: np.ndarray
 
+    def __post_init__(self):
+        x = as_samples(self.x, "x")
+        noise = as_array(self.noise, "noise", shape=x.shape)
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "noise", noise)
+
     @classmethod
     def draw(cls, plan: DatasetPlan, n: int, stream: str) -> Pairs:
         """Streams ``(stream, "x")`` and ``(stream, "noise")`` of the plan."""
+        _check_plan(plan)
         x = make_data(plan.ds, n, plan.rng(stream, "x"))
         return cls(x, plan.rng(stream, "noise").standard_normal(x.shape))
 
@@ -129,8 +164,8 @@ class Pairs:
         return self.x.shape[0]
 
     def y(self, sigma: float) -> np.ndarray:
-        r"""The measurements :math:`y = x + \sigma n`."""
-        return self.x + sigma * self.noise
+        r"""The measurements :math:`y = x + \sigma n` (σ > 0, finite)."""
+        return self.x + check_positive(sigma, "sigma") * self.noise
 
 
 @dataclass(frozen=True)
@@ -140,8 +175,19 @@ class Chain:
     denoiser: Callable
     key: dict
 
+    def __post_init__(self):
+        check_callable(self.denoiser, "denoiser")
+        if not isinstance(self.key, dict):
+            raise TypeError(f"key: expected a dict, got {type(self.key).__name__}")
+        check_stable_key(self.key, "key")
+
     @classmethod
     def build(cls, plan: DatasetPlan, denoiser, net_key: str) -> Chain:
+        """The chain of ``denoiser`` under ``plan``'s sampler settings; ``net_key`` (a string)
+        names the network in every unit key."""
+        _check_plan(plan)
+        if not isinstance(net_key, str):
+            raise TypeError(f"net_key: expected a string, got {type(net_key).__name__}")
         cfg = plan.cfg
         key = dict(
             schedule=cfg["schedule"],
@@ -154,7 +200,12 @@ class Chain:
         return cls(denoiser, key)
 
     def sweep(self, plan: DatasetPlan, y, sigma: float, etas, zeta: float, names) -> np.ndarray:
-        """:func:`~.sweep.sweep_ours` of ``y`` with the plan's settings, stream ``names``."""
+        """:func:`~.sweep.sweep_ours` of ``y`` with the plan's settings, stream ``names`` (a
+        tuple or list of stream names)."""
+        _check_plan(plan)
+        sigma = check_std(sigma, "sigma")
+        if not isinstance(names, (tuple, list)):
+            raise TypeError(f"names: expected a tuple of stream names, got {type(names).__name__}")
         return sweep_ours(
             self.denoiser,
             y,
@@ -168,3 +219,12 @@ class Chain:
             progress=plan.progress,
             **plan.dps,
         )
+
+
+def check_stage(plan, chain, store, timing) -> None:
+    """TypeError naming the argument unless plan, chain, store are a DatasetPlan, a Chain, a
+    Store and timing a dict (the arguments every stage shares)."""
+    for name, v, cls in (("plan", plan, DatasetPlan), ("chain", chain, Chain), ("store", store, Store),
+                         ("timing", timing, dict)):  # fmt: skip
+        if not isinstance(v, cls):
+            raise TypeError(f"{name}: expected a {cls.__name__}, got {type(v).__name__}")

@@ -12,9 +12,27 @@ def claim_summary(r: dict) -> dict:
     largest MSE and joint / marginal W2; ``dominated``: how many points of one method have a
     point of the other with both a smaller MSE and a smaller joint W2 (no error margin;
     compare with the standard errors and floors in the tables).
+
+    ``r``: a data set's result dict (``ours.points``, ``pscgan.n_avg``, ``pscgan.sigma_z``:
+    lists of points with ``mse``, ``mse_se``, ``w2_joint``, ``w2_marginal``; ``oracle.mmse``);
+    anything else raises TypeError/ValueError naming ``r``.
     """
+    if not isinstance(r, dict):
+        raise TypeError(f"r: expected a data set's result dict, got {type(r).__name__}")
+    try:
+        return _claim_summary(r)
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ValueError(
+            "r: expected ours.points, pscgan.n_avg, pscgan.sigma_z (lists of points with mse, "
+            f"mse_se, w2_joint, w2_marginal) and oracle.mmse; missing or wrong: {exc!r}"
+        ) from exc
+
+
+def _claim_summary(r: dict) -> dict:
     ours = r["ours"]["points"]
-    gan = r["pscgan"]["n_avg"] + r["pscgan"]["sigma_z"]
+    gan = list(r["pscgan"]["n_avg"]) + list(r["pscgan"]["sigma_z"])
+    if not ours or not gan:
+        raise ValueError("r: expected at least one point of ours and one of pscgan")
 
     def ext(pts):
         out = {}
@@ -39,7 +57,17 @@ def claim_summary(r: dict) -> dict:
 
 
 def markdown_tables(result: dict) -> str:
-    """Markdown tables (MSE, W2 joint, W2 marginal) of every point of one data set."""
+    """Markdown tables (MSE, W2 joint, W2 marginal) of every point of one data set
+    (ValueError/TypeError naming ``result`` if it is not a data set's result dict)."""
+    if not isinstance(result, dict):
+        raise TypeError(f"result: expected a data set's result dict, got {type(result).__name__}")
+    try:
+        return _markdown_tables(result)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ValueError(f"result: not a data set's result dict: {exc!r}") from exc
+
+
+def _markdown_tables(result: dict) -> str:
     lines = []
     for tag, r in result["results"].items():
         fl = r["floors"]

@@ -28,7 +28,7 @@ from diffusion.data.toy2d import make_data
 from diffusion.experiments.toy2d.config import fmt_sigma
 from diffusion.experiments.toy2d.evaluate import sigma_stage
 from diffusion.experiments.toy2d.networks import load_or_train
-from diffusion.experiments.toy2d.plan import Chain, DatasetPlan, Pairs
+from diffusion.experiments.toy2d.plan import Chain, DatasetPlan, Pairs, check_stage
 from diffusion.experiments.toy2d.store import Store, unit
 from diffusion.experiments.toy2d.sweep import dp_point
 from diffusion.models import EpsilonAdapter
@@ -86,6 +86,7 @@ def _quality(plan: DatasetPlan, chain: Chain):
 
 def quality_stage(plan: DatasetPlan, chain: Chain, store: Store, timing: dict):
     """Unit ``quality``: W2 of R unconditional sample sets to true sets vs the floor."""
+    check_stage(plan, chain, store, timing)
     key = dict(
         plan.common, chain=chain.key, n=plan.sizes["n_quality"], r=plan.sizes["floor_repeats"], v2=2
     )
@@ -117,6 +118,7 @@ def _zeta_validation(plan: DatasetPlan, chain: Chain, sigma: float):
 
 def zeta_validation_stage(plan: DatasetPlan, chain: Chain, store: Store, timing: dict) -> dict:
     """Units ``zeta_validation_s<σ>``: the ζ grid on validation pairs, every σ_y; by σ_y key."""
+    check_stage(plan, chain, store, timing)
     zvals = {}
     for sigma in plan.sigmas:
         tag = fmt_sigma(sigma)
@@ -146,6 +148,9 @@ def zeta_validation_stage(plan: DatasetPlan, chain: Chain, store: Store, timing:
 # --------------------------------------------------------------------------- 4. zeta ablation
 def ablation_stage(plan: DatasetPlan, chain: Chain, test: Pairs, store: Store, timing: dict):
     """Unit ``zeta_ablation`` (pinwheel only, else None): η = 1, ζ times each ablation factor."""
+    check_stage(plan, chain, store, timing)
+    if not isinstance(test, Pairs):
+        raise TypeError(f"test: expected Pairs, got {type(test).__name__}")
     if plan.ds != "pinwheel":
         return None
     sigma = plan.sigmas[0]
@@ -167,7 +172,19 @@ def ablation_stage(plan: DatasetPlan, chain: Chain, test: Pairs, store: Store, t
 
 # --------------------------------------------------------------------------- result
 def iter_units(result: dict):
-    """``(unit name, meta)`` of every unit in a result dict, in run order."""
+    """``(unit name, meta)`` of every unit in a result dict, in run order (ValueError naming
+    ``result`` if it is not one: checked before the first item)."""
+    if not isinstance(result, dict) or not all(
+        k in result for k in ("quality", "zeta_validation", "results", "zeta_ablation")
+    ):
+        raise ValueError(
+            "result: expected a data set's result dict with quality, zeta_validation, results "
+            f"and zeta_ablation, got {type(result).__name__}"
+        )
+    return _iter_units(result)
+
+
+def _iter_units(result: dict):
     yield "quality", result["quality"]
     for tag, z in result["zeta_validation"].items():
         yield f"zeta_validation_s{tag}", z

@@ -10,6 +10,7 @@ any moment resumes where it stopped and ends with the same records as an uninter
 from __future__ import annotations
 
 import json
+import os
 import time
 import zipfile
 from collections.abc import Callable
@@ -19,6 +20,7 @@ import numpy as np
 
 from diffusion.data.toy2d import settings_hash
 from numerics.io import atomic_write, write_json
+from numerics.validate import check_callable
 
 __all__ = ["Store", "strip_private", "timed", "unit"]
 
@@ -36,8 +38,12 @@ class Store:
     """
 
     def __init__(self, root, *, on_save: Callable[[str], None] | None = None):
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(
+                f"root: expected a path (str or os.PathLike), got {type(root).__name__}"
+            )
         self.root = Path(root)
-        self.on_save = on_save
+        self.on_save = check_callable(on_save, "on_save", optional=True)
 
     def _paths(self, name: str):
         return self.root / "units" / f"{name}.json", self.root / "units" / f"{name}.npz"
@@ -63,7 +69,19 @@ class Store:
         return rec["meta"], arrays
 
     def save(self, name: str, key: str, meta: dict, arrays: dict | None = None) -> None:
-        """Write unit ``name`` (arrays first, then the JSON record that marks it finished)."""
+        """Write unit ``name`` (arrays first, then the JSON record that marks it finished).
+
+        ``meta``: JSON-serialisable; ``arrays``: None or a dict name -> array. Anything else
+        raises TypeError naming it before anything is written.
+        """
+        try:
+            json.dumps(meta)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"meta: not JSON-serialisable ({exc})") from exc
+        if arrays is not None and not isinstance(arrays, dict):
+            raise TypeError(
+                f"arrays: expected None or a dict name -> array, got {type(arrays).__name__}"
+            )
         jp, npz = self._paths(name)
         if arrays:
 
@@ -83,6 +101,7 @@ class Store:
 
 def timed(compute: Callable[[], object]):
     """``(compute(), {"wall_s": ..., "cpu_s": ...})``."""
+    check_callable(compute, "compute")
     t0, c0 = time.perf_counter(), time.process_time()
     out = compute()
     return out, dict(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0)
@@ -94,7 +113,19 @@ def unit(store: Store, name: str, key_obj, compute, timing: dict, *, log=print):
     ``compute() -> (meta, arrays or None)``; the key is :func:`settings_hash` of ``key_obj``.
     The time taken goes to ``timing[name]`` and to ``meta["_timing"]`` (private keys are left
     out of the results by :func:`strip_private`). Returns ``(meta, arrays)``.
+
+    ``key_obj`` must have a stable text form (JSON; other values by ``str``, but not sets or
+    objects printed with their memory address, whose key would change from run to run and
+    never match): TypeError naming it otherwise, as for a wrong ``store``, ``compute``,
+    ``timing`` (a dict) or ``log``.
     """
+    if not isinstance(store, Store):
+        raise TypeError(f"store: expected a Store, got {type(store).__name__}")
+    check_callable(compute, "compute")
+    check_callable(log, "log")
+    if not isinstance(timing, dict):
+        raise TypeError(f"timing: expected a dict, got {type(timing).__name__}")
+    check_stable_key(key_obj, "key_obj")
     key = settings_hash(key_obj)
     got = store.load(name, key)
     if got is not None:
@@ -105,6 +136,25 @@ def unit(store: Store, name: str, key_obj, compute, timing: dict, *, log=print):
     meta = dict(meta, _timing=timing[name])
     store.save(name, key, meta, arrays)
     return meta, arrays
+
+
+def check_stable_key(obj, name: str) -> None:
+    """TypeError naming ``name`` unless ``obj`` (a unit key) has a text form that is the same in
+    every run: JSON, other values by ``str`` as :func:`settings_hash` writes them, but no sets,
+    objects printed with their memory address, or NaN / Inf."""
+
+    def default(o):
+        if isinstance(o, (set, frozenset)) or " at 0x" in str(o):
+            raise TypeError(
+                f"{name}: a {type(o).__name__} has no text form that is the same in every run"
+            )
+        return str(o)  # as settings_hash does
+
+    try:
+        json.dumps(obj, sort_keys=True, default=default, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        msg = str(exc)
+        raise TypeError(msg if msg.startswith(name) else f"{name}: {msg}") from exc
 
 
 def strip_private(obj):

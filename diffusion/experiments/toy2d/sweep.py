@@ -22,7 +22,16 @@ from diffusion.sampler import sample
 from numerics.metrics import knn_kl_or_none, w2_empirical
 from numerics.progress import Progress
 from numerics.schedule import check_schedule
-from numerics.validate import check_bool, check_int
+from numerics.validate import (
+    as_samples,
+    as_scalar,
+    check_bool,
+    check_callable,
+    check_eta,
+    check_int,
+    check_rng,
+    check_std,
+)
 
 __all__ = ["dp_point", "oracle_posterior", "sweep_ours"]
 
@@ -66,23 +75,29 @@ def sweep_ours(
     check_schedule(schedule)
     check_bool(scale_by_beta, "scale_by_beta")
     check_bool(progress, "progress")
+    check_callable(denoiser, "denoiser")
     dtype = check_float_dtype(dtype)
     if steps is not None:
         steps = check_int(steps, "steps", minimum=1)
-    y = np.asarray(y, dtype=np.float64)
-    if y.ndim != 2:
-        raise ValueError(f"y: expected an (n, d) array, got shape {y.shape}")
-    etas = np.asarray(etas, dtype=np.float64).ravel()
+    y = as_samples(y, "y")
+    sigma_y = check_std(sigma_y, "sigma_y")
+    etas = check_eta(etas, "etas")
+    if etas.ndim != 1 or etas.shape[0] < 1:
+        raise ValueError(f"etas: expected a non-empty list of values in [0, 1], got {etas!r}")
+    zeta = as_scalar(zeta, "zeta")
+    if zeta < 0:
+        raise ValueError(f"zeta: expected a number >= 0, got {zeta!r}")
     n, d = y.shape
+    _probe(denoiser, d, schedule.T, dtype)
     k = etas.shape[0]
     eta_all = torch.as_tensor(np.repeat(etas, n), dtype=dtype)
     y_all = torch.as_tensor(np.tile(y, (k, 1)), dtype=dtype)
     guide = DPSGuidance(
         Identity((d,)),
         y_all,
-        float(zeta),
+        zeta,
         form=form,
-        sigma_y=float(sigma_y) if form == "likelihood" else None,
+        sigma_y=sigma_y if form == "likelihood" else None,
         scale_by_beta=scale_by_beta,
     )
     n_steps = steps if steps is not None else schedule.T
@@ -101,6 +116,27 @@ def sweep_ours(
         dtype=dtype,
     )
     return x0.detach().to(torch.float64).numpy().reshape(k, n, d)
+
+
+def _probe(denoiser, d: int, T: int, dtype) -> None:
+    """One call of ``denoiser`` at x_T = 0, t = T before the chains start: a denoiser that
+    refuses points of y's dimension d, or returns the wrong shape or non-finite values, fails
+    here with ValueError naming ``y`` or ``denoiser`` (the sampler would name neither). It
+    reads no random numbers, so the chains are the same with or without it."""
+    x = torch.zeros(1, d, dtype=dtype)
+    try:
+        with torch.no_grad():
+            out = denoiser(x, torch.full((1,), T, dtype=torch.int64))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"y: points of y's dimension d = {d} do not fit the denoiser: {exc}"
+        ) from exc
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"denoiser: expected a tensor output, got {type(out).__name__}")
+    if tuple(out.shape) != (1, d):
+        raise ValueError(f"denoiser: returned shape {list(out.shape)} for input shape [1, {d}]")
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"denoiser: returned NaN or Inf at x_T = 0, t = {T}")
 
 
 def oracle_posterior(prior_x, y, sigma_y: float, rng: np.random.Generator, *, chunk: int = 16):
@@ -133,8 +169,11 @@ def oracle_posterior(prior_x, y, sigma_y: float, rng: np.random.Generator, *, ch
     ess : (n,) array
         Effective sample size :math:`1/\sum_m w_m^2` of each y.
     """
-    X = np.asarray(prior_x, dtype=np.float64)
-    Y = np.asarray(y, dtype=np.float64)
+    X = as_samples(prior_x, "prior_x")
+    Y = as_samples(y, "y", d=X.shape[1])
+    sigma_y = check_std(sigma_y, "sigma_y")
+    check_rng(rng)
+    chunk = check_int(chunk, "chunk", minimum=1)
     n, d = Y.shape
     mean = np.empty((n, d))
     draw = np.empty((n, d))
@@ -146,6 +185,9 @@ def oracle_posterior(prior_x, y, sigma_y: float, rng: np.random.Generator, *, ch
         Yc = Y[i0 : i0 + chunk]
         d2 = np.sum(Yc * Yc, axis=1)[:, None] + x2[None] - 2.0 * Yc @ X.T
         logw = -0.5 * d2 / sigma_y**2
+        if not np.all(np.isfinite(logw)):  # far points / tiny σ_y: d2 / σ_y² overflowed
+            # the same weights, with the nearest point subtracted before the division
+            logw = -0.5 * ((d2 - d2.min(axis=1, keepdims=True)) / sigma_y**2)
         logw -= logw.max(axis=1, keepdims=True)
         w = np.exp(logw)
         w /= w.sum(axis=1, keepdims=True)
@@ -174,7 +216,19 @@ def dp_point(xhat, x, y, ref_x, ref_y) -> dict:
     xhat, x, y : (n, d) arrays
     ref_x, ref_y : (m, d) arrays, independent of the test pairs
     """
-    xhat = np.asarray(xhat, dtype=np.float64)
+    xhat = as_samples(xhat, "xhat")
+    n, d = xhat.shape
+    if n < 2:
+        raise ValueError(
+            f"xhat: expected n >= 2 estimates (mse_se needs two), got shape {xhat.shape}"
+        )
+    x = as_samples(x, "x", d=d)
+    y = as_samples(y, "y")
+    ref_x = as_samples(ref_x, "ref_x", d=d)
+    ref_y = as_samples(ref_y, "ref_y", d=y.shape[1])
+    for name, a, m in (("x", x, n), ("y", y, n), ("ref_y", ref_y, ref_x.shape[0])):
+        if a.shape[0] != m:
+            raise ValueError(f"{name}: expected {m} rows (one per point), got shape {a.shape}")
     err = np.sum((xhat - x) ** 2, axis=1)
     J = np.column_stack([xhat, y])
     Jr = np.column_stack([ref_x, ref_y])
