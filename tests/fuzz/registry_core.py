@@ -150,10 +150,7 @@ for _cls in ("EpsilonAdapter", "X0Adapter", "ScoreAdapter"):
 
 
 # --------------------------------------------------------------------------- operators
-def _probe_own_shape(op):
-    """Apply a constructed operator to an input of its own ``in_shape`` (a nonsense shape
-    argument changes that shape; a fixed probe input would then mismatch the probe, not the
-    call)."""
+def _probe_own_shape(op):  # a nonsense shape argument changes in_shape: probe with it
     return op.A(torch.randn(2, *op.in_shape, generator=gen(2), dtype=F64))
 
 
@@ -410,8 +407,7 @@ def _(tmp):
 
 @entry("diffusion.guidance.MeasurementGuidance.zeta_values")  # (on a DPSGuidance)
 def _(tmp):
-    # a list, not an array: zeta_values has no batch size, so an array's "batch of wrong
-    # length" family does not apply; the per-entry families (1.5, -0.5, nan) do
+    # a list: with no batch size here, an array's "batch of wrong length" does not apply
     return call(dps().zeta_values, K([0.0, 0.5, 1.0], "eta"))
 
 
