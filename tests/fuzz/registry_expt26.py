@@ -362,3 +362,23 @@ def _(tmp):
     from diffusion.experiments.report_dps import ReportConfig, report
 
     return call(report, K(ReportConfig(n=2, steps=2), "object"))
+
+
+@entry("diffusion.experiments.restore.files.Sources")
+def _(tmp):
+    from diffusion.experiments.restore.files import Sources
+
+    return call(Sources, K(["a"], None), K([tmp / "a.png"], None), K(["4 x 4, used as is"], None),
+                clean=K(np.zeros((1, *_SHAPE)), "array"), y=fixed(None),
+                view=lambda s: (len(s), s.clean))  # fmt: skip
+
+
+@entry("diffusion.experiments.restore.config_from_args")
+def _(tmp):
+    from diffusion.experiments.restore import config_from_args
+    from diffusion.experiments.restore.cli import build_parser
+
+    ns = build_parser().parse_args(
+        ["--task", "deblur", "--n-images", "1", "--steps", "3", "--out", str(tmp / "o")]
+    )
+    return call(config_from_args, K(ns, "object"), view=lambda c: c.sigma_y)
