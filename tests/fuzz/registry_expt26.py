@@ -306,3 +306,79 @@ def _(tmp):
 
     return call(ReportConfig, n=K(4, "count"), steps=K(3, "count"), seed=K(0, "seed"),
                 device=K("cpu", "device"))  # fmt: skip
+
+
+# --------------------------------------------------------------------------- restore run parts
+@entry("diffusion.experiments.restore.chains.schedules")
+def _(tmp):
+    from diffusion.experiments.restore.chains import schedules
+
+    return call(schedules, K(_config(tmp), "object"), view=lambda s: (s[0].alpha_bar, s[1].T))
+
+
+@entry("diffusion.experiments.restore.baselines.baseline_points")
+def _(tmp):
+    from diffusion.experiments.restore.baselines import baseline_points
+
+    return call(baseline_points, K(_config(tmp, baselines=("diffpir",)), "object"))
+
+
+@entry("diffusion.experiments.restore.run.apply_threads")
+def _(tmp):
+    from diffusion.experiments.restore.run import apply_threads
+
+    n = torch.get_num_threads()
+    return call(apply_threads, K(_config(tmp, threads=n), "object"))
+
+
+@entry("diffusion.experiments.restore.aggregate.machine")
+def _(tmp):
+    from diffusion.experiments.restore.aggregate import machine
+
+    return call(machine)
+
+
+@entry("diffusion.experiments.restore.aggregate.load_records")
+def _(tmp):
+    import json
+
+    from diffusion.experiments.restore.aggregate import load_records
+
+    (tmp / "run" / "records").mkdir(parents=True)
+    (tmp / "run" / "records" / "00000.json").write_text(json.dumps({"image": 0, "mse": 0.1}))
+    return call(load_records, K(tmp / "run", "indir"), K(1, "count"))
+
+
+@entry("diffusion.experiments.restore.clean_images")
+def _(tmp):
+    from diffusion.experiments.restore import clean_images
+
+    return call(clean_images, K("patches", "choice"), K("test", "choice"), K(2, "count"),
+                size=K(8, "count"), seed=K(0, "seed"), view=lambda r: r[0])  # fmt: skip
+
+
+@entry("diffusion.experiments.report_dps.report", heavy=True)
+def _(tmp):
+    from diffusion.experiments.report_dps import ReportConfig, report
+
+    return call(report, K(ReportConfig(n=2, steps=2), "object"))
+
+
+@entry("diffusion.experiments.restore.files.Sources")
+def _(tmp):
+    from diffusion.experiments.restore.files import Sources
+
+    return call(Sources, K(["a"], None), K([tmp / "a.png"], None), K(["4 x 4, used as is"], None),
+                clean=K(np.zeros((1, *_SHAPE)), "array"), y=fixed(None),
+                view=lambda s: (len(s), s.clean))  # fmt: skip
+
+
+@entry("diffusion.experiments.restore.config_from_args")
+def _(tmp):
+    from diffusion.experiments.restore import config_from_args
+    from diffusion.experiments.restore.cli import build_parser
+
+    ns = build_parser().parse_args(
+        ["--task", "deblur", "--n-images", "1", "--steps", "3", "--out", str(tmp / "o")]
+    )
+    return call(config_from_args, K(ns, "object"), view=lambda c: c.sigma_y)

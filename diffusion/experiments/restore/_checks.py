@@ -113,3 +113,12 @@ def _what(x) -> str:
     if isinstance(x, torch.Tensor):
         return f"{x.dtype} tensor"
     return f"{type(x).__name__} {x!r:.40}"
+
+
+def check_config(config, name: str = "config") -> None:
+    """``config`` must be a :class:`~diffusion.experiments.restore.config.RestoreConfig`
+    (checked when it was built)."""
+    from diffusion.experiments.restore.config import RestoreConfig
+
+    if not isinstance(config, RestoreConfig):
+        raise TypeError(f"{name}: expected a RestoreConfig, got {type(config).__name__}")

@@ -37,7 +37,13 @@ def machine() -> dict:
 
 
 def load_records(out: Path, n: int) -> list[dict]:
-    """The per-image records ``out/records/00000.json`` ... of images 0 .. n-1."""
+    """The per-image records ``out/records/00000.json`` ... of images 0 .. n-1 (``OSError``
+    naming the file of a missing one; ``ValueError`` naming it for one that is not JSON)."""
+    from numerics.validate import check_int
+
+    if not isinstance(out, Path):
+        raise TypeError(f"out: expected a pathlib.Path, got {type(out).__name__}")
+    n = check_int(n, "n")
     return [json.loads((out / "records" / f"{i:05d}.json").read_text()) for i in range(n)]
 
 

@@ -37,6 +37,9 @@ PSCGAN_POINTS = tuple((n, 1.0) for n in (1, 2, 4, 8, 16, 32, 64)) + tuple(
 
 def baseline_points(config) -> list[tuple[str, str, dict]]:
     """(baseline, key, parameters) of every baseline point of the run."""
+    from diffusion.experiments.restore._checks import check_config
+
+    check_config(config)
     pts = []
     for b in config.baselines:
         if b == "diffpir":

@@ -29,8 +29,11 @@ class DivergedError(Exception):
 def schedules(config):
     """``(base, run)``: the 1000-step training schedule of the prior and the schedule the
     chains run on (``--steps`` respaced, or a fixed-horizon schedule of ``--steps``)."""
+    from diffusion.experiments.restore._checks import check_config
     from numerics.cli import UsageError
     from numerics.schedule import linear_schedule, respace
+
+    check_config(config)
 
     if config.schedule == "fixed-horizon":
         try:

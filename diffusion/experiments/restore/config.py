@@ -440,6 +440,10 @@ def config_from_args(ns) -> RestoreConfig:
     """The :class:`RestoreConfig` of parsed command-line options (from
     :func:`~diffusion.experiments.restore.cli.build_parser`); the one place that reads the
     namespace. ``--zeta-table`` is read here."""
+    import argparse
+
+    if not isinstance(ns, argparse.Namespace):
+        raise TypeError(f"ns: expected the argparse.Namespace of build_parser(), got {type(ns).__name__}")
     prior = resolve_prior(ns.prior, ns.weights)
     files = ns.input is not None or ns.measurement is not None
     guidance = ns.guidance

@@ -69,10 +69,25 @@ METRICS_NOTE = (
 
 class Sources:
     """The images of a run: names, where they came from, clean images (``--input``) or
-    given measurements (``--measurement``)."""
+    given measurements (``--measurement``): ``names``, ``files`` and ``notes`` one per
+    image, ``clean`` ``(N, C, H, W)`` / ``y`` ``(N, *out_shape)`` finite arrays or None."""
 
     def __init__(self, names, files, notes, clean=None, y=None):
+        from numerics.validate import as_array
+
+        for name, v in (("names", names), ("files", files), ("notes", notes)):
+            if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
+                raise TypeError(f"{name}: expected a list, got {type(v).__name__}")
         self.names, self.files, self.notes = list(names), list(files), list(notes)
+        if not all(isinstance(n, str) for n in self.names):
+            raise TypeError("names: expected a list of str")
+        n = len(self.names)
+        for name, v in (("files", self.files), ("notes", self.notes)):
+            if len(v) != n:
+                raise ValueError(f"{name}: {len(v)} entries for {n} names")
+        for name, v in (("clean", clean), ("y", y)):
+            if v is not None and (as_array(v, name).ndim < 1 or len(v) != n):
+                raise ValueError(f"{name}: expected one entry per name ({n}), got shape {np.shape(v)}")
         self.clean, self.y = clean, y
 
     def __len__(self) -> int:

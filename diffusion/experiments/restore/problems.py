@@ -41,6 +41,14 @@ def clean_images(data: str, role: str, n: int, *, size: int, seed: int):
     images : (n, size, size) float64 array in [-1, 1]
     sources : (n,) str array (source photograph, or the digit's label)
     """
+    from numerics.validate import check_int
+
+    if data not in ("digits", "patches"):
+        raise ValueError(f"data: expected 'digits' or 'patches', got {data!r:.40}")
+    if role not in ("test", "fit", "pool", "clean2"):
+        raise ValueError(f"role: expected 'test', 'fit', 'pool' or 'clean2', got {role!r:.40}")
+    n, size = check_int(n, "n", minimum=1), check_int(size, "size", minimum=1)
+    seed = check_int(seed, "seed")
     if data == "digits":
         from diffusion.data.digits import digits16
 

@@ -47,6 +47,9 @@ STOP_AFTER_ENV = "DPTRAVERSE_RESTORE_STOP_AFTER_UNITS"
 
 def apply_threads(config) -> None:
     """Set torch's CPU threads to ``config.threads`` (if given)."""
+    from diffusion.experiments.restore._checks import check_config
+
+    check_config(config)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
 
