@@ -298,6 +298,18 @@ def test_oracle_posterior_matches_the_exact_gmm_posterior():
     assert np.linalg.norm(draws.mean(0) - post.mean()) < 4 * math.sqrt(post.mmse() / 500)
 
 
+def test_oracle_posterior_tiny_sigma_keeps_the_nearest_point():
+    """σ_y = 1e-154 (its square still a positive float64) and y = 4 between prior points 0 and
+    10: every d²/σ_y² overflows to inf, which made the weights 0/0 = NaN. As σ_y -> 0 the
+    posterior of an empirical prior is the point nearest to y, with all the weight."""
+    prior_x = np.array([[0.0, 0.0], [10.0, 0.0]])
+    mean, draw, trc, ess = oracle_posterior(
+        prior_x, np.array([[4.0, 0.0]]), 1e-154, np.random.default_rng(0)
+    )
+    assert mean.tolist() == [[0.0, 0.0]] and draw.tolist() == [[0.0, 0.0]]
+    assert trc.tolist() == [0.0] and ess.tolist() == [1.0]
+
+
 # --------------------------------------------------------------------------- CLI, storage
 def _tiny_config(tmp_path):
     cfg = json.loads(CONFIG_PATH.read_text())

@@ -72,9 +72,7 @@ NOT_YET_FUZZED = (
     "diffusion.experiments.toy2d.plot_reconstructions",
     "diffusion.experiments.toy2d.plot_zeta_ablation",
     "diffusion.experiments.toy2d.run_experiment",
-    "diffusion.experiments.toy2d.sigma_stage",
     "diffusion.experiments.toy2d.validate_experiment",
-    "diffusion.experiments.toy2d.write_combined",
     "diffusion.experiments.toy2d.write_figures",
 )
 

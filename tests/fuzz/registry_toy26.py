@@ -346,3 +346,25 @@ def _(tmp):
 @entry("diffusion.experiments.toy2d.markdown_tables", heavy=True)
 def _(tmp):
     return call(t2d.markdown_tables, K(_clean_result(), "mapping"), view=len)
+
+
+@entry("diffusion.experiments.toy2d.sigma_stage", heavy=True)
+def _(tmp):
+    from tests.fuzz.registry_more import gen2d
+
+    plan, chain, store, timing = _stage_args(tmp)
+    return call(
+        t2d.sigma_stage, K(plan, "object"), K(chain, "object"), K(gen2d(), "model"),
+        K("gan-key", "text"), K(t2d.Pairs.draw(plan, 8, "test"), "object"), K(0.5, "sigma"),
+        K(store, "object"), K(timing, "mapping"), view=lambda r: r[0]["summary"]["n_points"],
+    )  # fmt: skip
+
+
+@entry("diffusion.experiments.toy2d.write_combined")
+def _(tmp):
+    settings = t2d_exp.settings_record(_cfg(), 0, True)
+    (tmp / "out" / "moons").mkdir(parents=True)
+    (tmp / "out" / "moons" / "result.json").write_text(
+        __import__("json").dumps(dict(settings=settings, quality={"w2": 1.0}))
+    )
+    return call(t2d.write_combined, K(tmp / "out", "outdir"), K(settings, "mapping"), view=str)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 from diffusion.data.toy2d import make_data
 from diffusion.experiments.toy2d.config import fmt_sigma
@@ -22,7 +23,7 @@ from diffusion.experiments.toy2d.report import claim_summary
 from diffusion.experiments.toy2d.store import Store, unit
 from diffusion.experiments.toy2d.sweep import dp_point, oracle_posterior
 from numerics.metrics import knn_kl, metric_floor, w2_empirical
-from numerics.validate import check_callable, check_std
+from numerics.validate import check_std
 
 __all__ = ["sigma_stage"]
 
@@ -124,13 +125,20 @@ def sigma_stage(
         ``y``, ``ours`` samples, ``pscgan`` (N = 1) and ``oracle_draw``, for the figures.
     """
     check_stage(plan, chain, store, timing)
-    check_callable(generator, "generator")
+    if not isinstance(generator, torch.nn.Module):
+        raise TypeError(
+            f"generator: expected PSCGAN's generator (a torch.nn.Module), got {type(generator).__name__}"
+        )
     if not isinstance(gan_key, str):
         raise TypeError(f"gan_key: expected a string, got {type(gan_key).__name__}")
     if not isinstance(test, Pairs):
         raise TypeError(f"test: expected Pairs, got {type(test).__name__}")
     sigma = check_std(sigma, "sigma")
     tag = fmt_sigma(sigma)
+    if tag not in plan.zetas:
+        raise ValueError(
+            f"sigma: expected one of the plan's noise levels {plan.sigmas}, got {sigma!r}"
+        )
     n = test.n
     ref = Pairs.draw(plan, n, "ref")
     skey = dict(plan.common, sigma=sigma, n=n)

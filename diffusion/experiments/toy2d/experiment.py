@@ -109,7 +109,13 @@ def _read_json_object(path: Path) -> dict | None:
 
 
 def write_combined(out: Path, settings: dict) -> Path:
-    """``OUT/toy2d.json``: every data set of ``OUT`` whose ``result.json`` has ``settings``."""
+    """``OUT/toy2d.json``: every data set of ``OUT`` whose ``result.json`` has ``settings``
+    (a dict, :func:`settings_record`; ``out`` a path: TypeError naming them otherwise)."""
+    if not isinstance(out, (str, os.PathLike)):
+        raise TypeError(f"out: expected a path (str or os.PathLike), got {type(out).__name__}")
+    if not isinstance(settings, dict):
+        raise TypeError(f"settings: expected the settings dict, got {type(settings).__name__}")
+    out = Path(out)
     combined = dict(settings=settings, datasets={})
     for ds in DATASETS:
         p = out / ds / "result.json"

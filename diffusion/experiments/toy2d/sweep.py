@@ -187,7 +187,8 @@ def oracle_posterior(prior_x, y, sigma_y: float, rng: np.random.Generator, *, ch
         logw = -0.5 * d2 / sigma_y**2
         if not np.all(np.isfinite(logw)):  # far points / tiny σ_y: d2 / σ_y² overflowed
             # the same weights, with the nearest point subtracted before the division
-            logw = -0.5 * ((d2 - d2.min(axis=1, keepdims=True)) / sigma_y**2)
+            with np.errstate(over="ignore"):  # inf here is a weight of exactly 0
+                logw = -0.5 * ((d2 - d2.min(axis=1, keepdims=True)) / sigma_y**2)
         logw -= logw.max(axis=1, keepdims=True)
         w = np.exp(logw)
         w /= w.sum(axis=1, keepdims=True)
