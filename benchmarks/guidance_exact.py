@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -72,7 +73,10 @@ def markdown_table(rows) -> str:
     (``standard_error``), and the gap the η where it is largest, as the signed paired mean
     difference ± its standard error (``paired_gap``). Rows with a calibrated ζ (``zeta``)
     add a ζ column (ζ per η, in the order of the η columns)."""
-    etas = [r["eta"] for r in next(r for r in rows if "per_eta" in r)["per_eta"]]
+    scored = [r for r in rows if "per_eta" in r]
+    if not scored:
+        raise ValueError("rows: no row with per-η scores (per_eta)")
+    etas = [q["eta"] for q in scored[0]["per_eta"]]
     with_zeta = any("zeta" in r for r in rows)
     head = "| task | σ_y | guidance | " + ("ζ | " if with_zeta else "")
     head += " | ".join(f"η = {e:g}" for e in etas)
@@ -131,12 +135,29 @@ def main(argv=None):
     p.add_argument("--table", default=None,
                    help="only print the markdown table of earlier --json files, comma-separated, "
                         "rows in that order (default: run)")  # fmt: skip
+    p.add_argument("--curves", default=None,
+                   help="with --table: print only these curves, comma-separated, e.g. "
+                        "exact,cov,cov-disc (default: all)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.curves is not None and args.table is None:
+        print("--curves: only with --table", file=sys.stderr)
+        return 2
     if args.table is not None:
         rows = []
         for name in args.table.split(","):
-            rows += json.loads(Path(name).read_text(encoding="utf-8"))["rows"]
-        print(markdown_table(rows))
+            try:
+                rows += json.loads(Path(name).read_text(encoding="utf-8"))["rows"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                print(f"--table: cannot read rows from {name!r}: {exc!r}", file=sys.stderr)
+                return 2
+        if args.curves is not None:
+            keep = set(args.curves.split(","))
+            rows = [r for r in rows if r["curve"] in keep]
+        try:
+            print(markdown_table(rows))
+        except ValueError as exc:
+            print(f"--table/--curves: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -194,4 +215,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -4,6 +4,7 @@ below are worked by hand, not produced by the code under test)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,33 @@ def test_markdown_table_of_one_image_has_no_standard_errors():
     lines = bench.markdown_table(rows).splitlines()
     assert lines[0] == "| task | σ_y | guidance | η = 0 | η = 1 | max gap to exact |"
     assert lines[3] == "| deblur | 0.05 | pigdm | 1.10 | 1.50 | 0.30 |"
+
+
+def test_table_command_joins_files_and_filters_curves(tmp_path, capsys):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(dict(rows=[_row("exact", [(1.0,), (1.2,)])])))
+    b.write_text(
+        json.dumps(dict(rows=[_row("pigdm", [(1.1,), (1.5,)]), _row("dps", [(3.0,), (9.0,)])]))
+    )
+    assert bench.main(["--table", f"{a},{b}", "--curves", "exact,pigdm"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(" | ")[2] for line in out[2:]] == ["exact", "pigdm"]
+    assert out[3].endswith("| 0.30 |")  # paired with the exact row of the other file
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["--table", "/nonexistent/guidance.json"], "--table"),
+        (["--curves", "cov"], "--curves"),
+        (["--curves", "nosuchcurve"], "--curves"),  # needs --table first: see the next line
+    ],
+)
+def test_table_command_refuses_in_one_line(tmp_path, capsys, argv, option):
+    if argv == ["--curves", "nosuchcurve"]:
+        f = tmp_path / "a.json"
+        f.write_text(json.dumps(dict(rows=[_row("exact", [(1.0,), (1.2,)])])))
+        argv = ["--table", str(f), *argv]
+    assert bench.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and option in err, err
