@@ -20,6 +20,20 @@ The exact posterior is again a 25-component mixture,
 I); it is formed by :meth:`numerics.gmm.GaussianMixture.posterior` (the one route,
 :func:`numerics.gmm_posterior.mixture_posterior`), not re-derived here.
 
+**Reproducible draws.** C has the eigenvalue 1 with multiplicity :math:`d - d_y` (every
+direction A does not see), and an exact draw is :math:`m_k + U \Lambda^{1/2} z`, so *which*
+orthonormal basis LAPACK returns for that eigenspace decides the draws made from a seeded
+generator (not their law). That basis is not a continuous function of the matrix: rounding
+differences change it. OpenBLAS's blocked routines round differently with another thread
+count, and from d of a few hundred on the basis changed with ``OPENBLAS_NUM_THREADS`` on
+this project's machine (at d = 800 the stored sliced-W2 floor of the MCGDiff benchmark
+moved from 0.327 to 0.322 between a 1-thread and a 2-thread run of the same seeds). The
+posterior is therefore formed and decomposed with **one BLAS thread**
+(``threadpoolctl``), whatever the caller's setting: the same seeds give the same draws on a
+machine whatever its thread count. Another LAPACK build or CPU kernel may still return
+another basis (same law, other draws); the benchmark stores its floors so a resume never
+recomputes them (:mod:`diffusion.experiments.mcgdiff.run`).
+
 Sizes: the posterior holds K = 25 covariances of (d, d): 128 MB at d = 800; its first
 :meth:`MCGDiffProblem.sample_posterior` eigendecomposes them (a few seconds at d = 800).
 
@@ -36,6 +50,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from numerics.gmm import GaussianMixture
 from numerics.gmm_posterior import mixture_posterior
@@ -117,11 +132,12 @@ class MCGDiffProblem:
         25 posterior covariances are one matrix C; it is checked and eigendecomposed once
         (not 25 times) and the mixture built around that shared decomposition.
         """
-        w, means, covs, _ = mixture_posterior(self.prior, self.A, self.sigma_y, self.y)
-        if not np.array_equal(covs, np.broadcast_to(covs[0], covs.shape)):
-            return GaussianMixture(w, means, covs)  # pragma: no cover - not this family
-        C = check_spd(covs[0], "posterior covariance", d=self.d)
-        lam, U = np.linalg.eigh(C)
+        with threadpool_limits(limits=1, user_api="blas"):  # see "Reproducible draws" above
+            w, means, covs, _ = mixture_posterior(self.prior, self.A, self.sigma_y, self.y)
+            if not np.array_equal(covs, np.broadcast_to(covs[0], covs.shape)):
+                return GaussianMixture(w, means, covs)  # pragma: no cover - not this family
+            C = check_spd(covs[0], "posterior covariance", d=self.d)
+            lam, U = np.linalg.eigh(C)
         if lam[0] <= 0:
             raise ValueError("posterior covariance: numerically singular (sigma_y too small)")
         K = w.shape[0]
