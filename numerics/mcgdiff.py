@@ -24,15 +24,17 @@ I); it is formed by :meth:`numerics.gmm.GaussianMixture.posterior` (the one rout
 direction A does not see), and an exact draw is :math:`m_k + U \Lambda^{1/2} z`, so *which*
 orthonormal basis LAPACK returns for that eigenspace decides the draws made from a seeded
 generator (not their law). That basis is not a continuous function of the matrix: rounding
-differences change it. OpenBLAS's blocked routines round differently with another thread
-count, and from d of a few hundred on the basis changed with ``OPENBLAS_NUM_THREADS`` on
-this project's machine (at d = 800 the stored sliced-W2 floor of the MCGDiff benchmark
-moved from 0.327 to 0.322 between a 1-thread and a 2-thread run of the same seeds). The
-posterior is therefore formed and decomposed with **one BLAS thread**
-(``threadpoolctl``), whatever the caller's setting: the same seeds give the same draws on a
-machine whatever its thread count. Another LAPACK build or CPU kernel may still return
-another basis (same law, other draws); the benchmark stores its floors so a resume never
-recomputes them (:mod:`diffusion.experiments.mcgdiff.run`).
+differences in C (or in A) change it, and OpenBLAS rounds differently with another thread
+count. Measured on this project's machine: the d = 800 problems of the MCGDiff benchmark
+give, from the same seeds, the stored sliced-W2 floors of its first run with
+``OPENBLAS_NUM_THREADS=1`` (0.327 for d_y = 2, p = 0) and those of its resumed run with 2
+(0.322). A (its SVD) and the posterior (formed and decomposed) are therefore computed with
+one BLAS thread (``threadpoolctl``); at d = 256 that makes the draws independent of the
+caller's thread count (``tests/diffusion/test_mcgdiff_benchmark.py``), but at d = 800 a run
+with ``OPENBLAS_NUM_THREADS=2`` still gave 0.322 (a thread-dependent step not yet found).
+So run with ``OPENBLAS_NUM_THREADS=1`` where draws must match, and note that another LAPACK
+build may choose another basis (same law, other draws); the benchmark stores its floors so a
+resume never recomputes them (:mod:`diffusion.experiments.mcgdiff.run`).
 
 Sizes: the posterior holds K = 25 covariances of (d, d): 128 MB at d = 800; its first
 :meth:`MCGDiffProblem.sample_posterior` eigendecomposes them (a few seconds at d = 800).
@@ -187,9 +189,10 @@ def mcgdiff_problem(d: int, d_y: int, rng: np.random.Generator) -> MCGDiffProble
     # identity covariances: their eigendecomposition is known, no 25 Cholesky / eigh at d = 800
     eig = (np.ones((25, d)), eye)
     prior = GaussianMixture._trusted(check_weights(weights), mcgdiff_means(d), eye, eig=eig)
-    U, _, Vh = np.linalg.svd(rng.standard_normal((d_y, d)), full_matrices=True)
-    s = np.sort(rng.random(d_y))[::-1].copy()
-    A = U @ (s[:, None] * Vh[:d_y])
+    with threadpool_limits(limits=1, user_api="blas"):  # see "Reproducible draws" above
+        U, _, Vh = np.linalg.svd(rng.standard_normal((d_y, d)), full_matrices=True)
+        s = np.sort(rng.random(d_y))[::-1].copy()
+        A = U @ (s[:, None] * Vh[:d_y])
     x = prior.sample(1, rng)[0]
     sigma_y = float(rng.random() * s.max())
     y = A @ x + sigma_y * rng.standard_normal(d_y)

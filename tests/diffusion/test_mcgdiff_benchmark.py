@@ -132,6 +132,22 @@ def test_resumed_report_equals_uninterrupted_under_other_blas_threads(tmp_path):
         }
 
 
+def test_report_only_runs_nothing(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "o"
+    _one_line_error(capsys, [*TINY, "--report-only", "--out", str(out)], "--out")
+    assert main([*TINY, "--guidances", "exact", "--out", str(out)]) == 0
+    first = json.loads((out / "results.json").read_text())
+    monkeypatch.setattr(run_module, "chain_samples", lambda *a, **k: pytest.fail("ran a unit"))
+    argv = [*TINY, "--guidances", "exact", "--report-only", "--out", str(out)]
+    argv[argv.index("--n-problems") + 1] = "5"  # more problems than the file holds: none run
+    argv[argv.index("--dy") + 1] = "1"  # one setting of the two: the report holds only it
+    assert main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["units"] == first["units"] and res["problems"] == first["problems"]
+    report = (out / "report.md").read_text()
+    assert "| 4 | 1 | 2 |" in report and "| 4 | 2 |" not in report
+
+
 def test_other_settings_are_not_resumed_into(tmp_path, capsys):
     out = tmp_path / "o"
     assert main([*TINY, "--guidances", "exact", "--out", str(out)]) == 0

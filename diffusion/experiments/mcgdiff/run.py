@@ -200,6 +200,7 @@ def run(
     *,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    report_only: bool = False,
 ) -> dict:
     """Run (or resume) the benchmark; returns the ``results.json`` dict (written to ``out``).
 
@@ -213,6 +214,10 @@ def run(
         tqdm bar over chain steps.
     log : callable(str), optional
         One-line notes (a guidance not available, a diverged chain).
+    report_only : bool
+        Run no unit: rewrite ``report.md`` (and the summary) from the ``results.json`` found,
+        over ``cfg``'s settings and problems (e.g. settings run by separate commands, each
+        to its own number of problems).
 
     Raises
     ------
@@ -231,7 +236,7 @@ def run(
             res["unavailable"][g] = why
             note(f"{PROG}: {g}: {why} (its rows are left out)")
     todo = []  # problem-major: a run stopped early holds the same number of problems per setting
-    for p in range(cfg.n_problems):
+    for p in range(0 if report_only else cfg.n_problems):
         for d, d_y in cfg.dims:
             names = [g for g in runnable if f"{problem_key(d, d_y, p)}/{g}" not in res["units"]]
             if names:
