@@ -20,6 +20,22 @@ The exact posterior is again a 25-component mixture,
 I); it is formed by :meth:`numerics.gmm.GaussianMixture.posterior` (the one route,
 :func:`numerics.gmm_posterior.mixture_posterior`), not re-derived here.
 
+**Reproducible draws.** C has the eigenvalue 1 with multiplicity :math:`d - d_y` (every
+direction A does not see), and an exact draw is :math:`m_k + U \Lambda^{1/2} z`, so *which*
+orthonormal basis LAPACK returns for that eigenspace decides the draws made from a seeded
+generator (not their law). That basis is not a continuous function of the matrix: rounding
+differences in C (or in A) change it, and OpenBLAS rounds differently with another thread
+count. Measured on this project's machine: the d = 800 problems of the MCGDiff benchmark
+give, from the same seeds, the stored sliced-W2 floors of its first run with
+``OPENBLAS_NUM_THREADS=1`` (0.327 for d_y = 2, p = 0) and those of its resumed run with 2
+(0.322). A (its SVD) and the posterior (formed and decomposed) are therefore computed with
+one BLAS thread (``threadpoolctl``); at d = 256 that makes the draws independent of the
+caller's thread count (``tests/diffusion/test_mcgdiff_benchmark.py``), but at d = 800 a run
+with ``OPENBLAS_NUM_THREADS=2`` still gave 0.322 (a thread-dependent step not yet found).
+So run with ``OPENBLAS_NUM_THREADS=1`` where draws must match, and note that another LAPACK
+build may choose another basis (same law, other draws); the benchmark stores its floors so a
+resume never recomputes them (:mod:`diffusion.experiments.mcgdiff.run`).
+
 Sizes: the posterior holds K = 25 covariances of (d, d): 128 MB at d = 800; its first
 :meth:`MCGDiffProblem.sample_posterior` eigendecomposes them (a few seconds at d = 800).
 
@@ -36,6 +52,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from numerics.gmm import GaussianMixture
 from numerics.gmm_posterior import mixture_posterior
@@ -117,11 +134,12 @@ class MCGDiffProblem:
         25 posterior covariances are one matrix C; it is checked and eigendecomposed once
         (not 25 times) and the mixture built around that shared decomposition.
         """
-        w, means, covs, _ = mixture_posterior(self.prior, self.A, self.sigma_y, self.y)
-        if not np.array_equal(covs, np.broadcast_to(covs[0], covs.shape)):
-            return GaussianMixture(w, means, covs)  # pragma: no cover - not this family
-        C = check_spd(covs[0], "posterior covariance", d=self.d)
-        lam, U = np.linalg.eigh(C)
+        with threadpool_limits(limits=1, user_api="blas"):  # see "Reproducible draws" above
+            w, means, covs, _ = mixture_posterior(self.prior, self.A, self.sigma_y, self.y)
+            if not np.array_equal(covs, np.broadcast_to(covs[0], covs.shape)):
+                return GaussianMixture(w, means, covs)  # pragma: no cover - not this family
+            C = check_spd(covs[0], "posterior covariance", d=self.d)
+            lam, U = np.linalg.eigh(C)
         if lam[0] <= 0:
             raise ValueError("posterior covariance: numerically singular (sigma_y too small)")
         K = w.shape[0]
@@ -171,9 +189,10 @@ def mcgdiff_problem(d: int, d_y: int, rng: np.random.Generator) -> MCGDiffProble
     # identity covariances: their eigendecomposition is known, no 25 Cholesky / eigh at d = 800
     eig = (np.ones((25, d)), eye)
     prior = GaussianMixture._trusted(check_weights(weights), mcgdiff_means(d), eye, eig=eig)
-    U, _, Vh = np.linalg.svd(rng.standard_normal((d_y, d)), full_matrices=True)
-    s = np.sort(rng.random(d_y))[::-1].copy()
-    A = U @ (s[:, None] * Vh[:d_y])
+    with threadpool_limits(limits=1, user_api="blas"):  # see "Reproducible draws" above
+        U, _, Vh = np.linalg.svd(rng.standard_normal((d_y, d)), full_matrices=True)
+        s = np.sort(rng.random(d_y))[::-1].copy()
+        A = U @ (s[:, None] * Vh[:d_y])
     x = prior.sample(1, rng)[0]
     sigma_y = float(rng.random() * s.max())
     y = A @ x + sigma_y * rng.standard_normal(d_y)

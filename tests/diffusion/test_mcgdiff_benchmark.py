@@ -86,6 +86,68 @@ def test_resume_runs_only_missing_units(tmp_path, monkeypatch):
     assert res["units"]["d4_dy1/p0/exact"] == first["units"]["d4_dy1/p0/exact"]
 
 
+def test_resume_keeps_stored_floors(tmp_path):
+    """A resume reuses the floors results.json holds: it does not recompute (and so move) them."""
+    cfg = BenchmarkConfig(
+        dims=((4, 1),), guidances=("exact",), n_problems=1, n_samples=6, etas=(1.0,), steps=5,
+        n_projections=4, floor_repeats=2,
+    )  # fmt: skip
+    run_module.run(cfg, tmp_path)
+    path = tmp_path / "results.json"
+    stored = json.loads(path.read_text())
+    # a floor as another BLAS build would have made it (any value the recomputation cannot give)
+    stored["problems"]["d4_dy1/p0"]["floors"]["sw"] = 123.0
+    path.write_text(json.dumps(stored))
+    more = BenchmarkConfig(**{**cfg.__dict__, "guidances": ("exact", "dps_reference")})
+    res = run_module.run(more, tmp_path)
+    assert res["problems"]["d4_dy1/p0"]["floors"]["sw"] == 123.0
+    assert "| 123 |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_resumed_report_equals_uninterrupted_under_other_blas_threads(tmp_path):
+    """The defect of the d = 800 token run: a resume under another BLAS thread count rewrote
+    the sliced-W2 floor (3.13 -> 3.14). At d = 256 the eigenbasis LAPACK returns for the
+    posterior's degenerate eigenspace already depends on the thread count; the report of an
+    interrupted run resumed with 2 threads must equal, byte for byte, an uninterrupted run's."""
+    from threadpoolctl import threadpool_limits
+
+    cfg = BenchmarkConfig(
+        dims=((256, 1),), guidances=("exact", "dps_reference"), n_problems=1, n_samples=8,
+        etas=(1.0,), steps=3, n_projections=20, floor_repeats=2,
+    )  # fmt: skip
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    whole.mkdir(), parts.mkdir()
+    with threadpool_limits(limits=1, user_api="blas"):
+        run_module.run(cfg, whole)
+        run_module.run(BenchmarkConfig(**{**cfg.__dict__, "guidances": ("exact",)}), parts)
+    with threadpool_limits(limits=2, user_api="blas"):
+        run_module.run(cfg, parts)
+    assert (parts / "report.md").read_bytes() == (whole / "report.md").read_bytes()
+    a, b = (json.loads((f / "results.json").read_text()) for f in (whole, parts))
+    assert a["problems"] == b["problems"]
+    for key, unit in a["units"].items():
+        assert {k: v for k, v in unit.items() if k != "seconds"} == {
+            k: v for k, v in b["units"][key].items() if k != "seconds"
+        }
+
+
+def test_report_only_runs_nothing(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "o"
+    _one_line_error(capsys, [*TINY, "--report-only", "--out", str(out)], "--out")
+    assert main([*TINY, "--guidances", "exact", "--out", str(out)]) == 0
+    first = json.loads((out / "results.json").read_text())
+    monkeypatch.setattr(run_module, "chain_samples", lambda *a, **k: pytest.fail("ran a unit"))
+    argv = [*TINY, "--guidances", "exact", "--report-only", "--out", str(out)]
+    argv[argv.index("--n-problems") + 1] = "5"  # more problems than the file holds: none run
+    argv[argv.index("--dy") + 1] = "1"  # one setting of the two: the report holds only it
+    assert main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["units"] == first["units"] and res["problems"] == first["problems"]
+    report = (out / "report.md").read_text()
+    assert "| 4 | 1 | 2 |" in report and "| 4 | 2 |" not in report
+
+
 def test_other_settings_are_not_resumed_into(tmp_path, capsys):
     out = tmp_path / "o"
     assert main([*TINY, "--guidances", "exact", "--out", str(out)]) == 0

@@ -116,6 +116,11 @@ def build_parser() -> ArgumentParser:
     a("--out", type=Path, default=Path("out/mcgdiff"), help="folder of results.json and report.md")
     a("--threads", type=positive_int, default=1, help="torch CPU threads")
     a("--no-progress", action="store_true", help="hide the progress bar")
+    a(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rewrite report.md from the results.json under --out",
+    )
     return p
 
 
@@ -158,12 +163,14 @@ def main(argv=None) -> int:
         cfg = config_from_args(args)
         if args.out.exists() and not args.out.is_dir():
             raise UsageError(f"--out: {args.out} exists and is not a directory")
+        if args.report_only and not (args.out / "results.json").is_file():
+            raise UsageError(f"--out: no results.json in {args.out} to report (--report-only)")
         check_out_dir(args.out, "--out", create=True)
     except UsageError as exc:
         return fail(parser.prog, exc)
     torch.set_num_threads(args.threads)
     try:
-        res = run(cfg, args.out, progress=not args.no_progress)
+        res = run(cfg, args.out, progress=not args.no_progress, report_only=args.report_only)
     except ResumeError as exc:
         return fail(parser.prog, UsageError(f"--out: {exc}"))
     n_ok = sum(u["status"] == "ok" for u in res["units"].values())

@@ -6,7 +6,10 @@ adding problems or settings never changes the others):
 1. the problem and its exact posterior (:func:`numerics.mcgdiff.mcgdiff_problem`), an exact
    reference set of ``n_samples`` posterior draws, the sliced directions, and the **floors**:
    each metric between two independent exact sets of that size
-   (:func:`numerics.metrics.metric_floor`), what a perfect sampler would score;
+   (:func:`numerics.metrics.metric_floor`), what a perfect sampler would score. They are
+   stored with the problem and never recomputed by a resume (a recomputed floor moved in its
+   third digit once: the exact draws depend on LAPACK's eigenbasis, see
+   :mod:`numerics.mcgdiff`, "Reproducible draws");
 2. per guidance, **one** call of :func:`diffusion.sampler.sample` on a batch of
    ``n_samples x len(etas)`` chains with a per-sample η (same generator seed for every
    guidance of a problem: common random numbers);
@@ -123,10 +126,17 @@ def measure(samples: np.ndarray, ref: np.ndarray, theta: np.ndarray, mean, mmse:
     return out
 
 
-def _reference(problem: MCGDiffProblem, cfg: BenchmarkConfig, sd: dict) -> dict:
+def _reference(problem: MCGDiffProblem, cfg: BenchmarkConfig, sd: dict, floors=True) -> dict:
+    """The exact reference set ``ref`` (n, d), the directions ``theta`` and the problem's record.
+
+    ``floors=False`` (a problem whose record ``results.json`` already holds) skips the floors,
+    the costly part, and returns ``record=None``.
+    """
     n, d = cfg.n_samples, problem.d
     ref = problem.sample_posterior(n, np.random.default_rng(sd["reference"]))
     theta = random_directions(d, cfg.n_projections, np.random.default_rng(sd["directions"]))
+    if not floors:
+        return dict(ref=ref, theta=theta, record=None)
     rng = np.random.default_rng(sd["floor"])
     R = cfg.floor_repeats
     sw_f, sw_sd = metric_floor(
@@ -190,6 +200,7 @@ def run(
     *,
     progress: bool = False,
     log: Callable[[str], None] | None = None,
+    report_only: bool = False,
 ) -> dict:
     """Run (or resume) the benchmark; returns the ``results.json`` dict (written to ``out``).
 
@@ -203,6 +214,10 @@ def run(
         tqdm bar over chain steps.
     log : callable(str), optional
         One-line notes (a guidance not available, a diverged chain).
+    report_only : bool
+        Run no unit: rewrite ``report.md`` (and the summary) from the ``results.json`` found,
+        over ``cfg``'s settings and problems (e.g. settings run by separate commands, each
+        to its own number of problems).
 
     Raises
     ------
@@ -221,7 +236,7 @@ def run(
             res["unavailable"][g] = why
             note(f"{PROG}: {g}: {why} (its rows are left out)")
     todo = []  # problem-major: a run stopped early holds the same number of problems per setting
-    for p in range(cfg.n_problems):
+    for p in range(0 if report_only else cfg.n_problems):
         for d, d_y in cfg.dims:
             names = [g for g in runnable if f"{problem_key(d, d_y, p)}/{g}" not in res["units"]]
             if names:
@@ -241,8 +256,10 @@ def run(
             key = problem_key(d, d_y, p)
             sd = seeds(cfg, d, d_y, p)
             problem = mcgdiff_problem(d, d_y, np.random.default_rng(sd["problem"]))
-            refs = _reference(problem, cfg, sd)
-            res["problems"][key] = dict(d=d, d_y=d_y, p=p, **refs["record"])
+            refs = _reference(problem, cfg, sd, floors=key not in res["problems"])
+            # a stored problem keeps its record (floors included): a resume never recomputes it
+            if refs["record"] is not None:
+                res["problems"][key] = dict(d=d, d_y=d_y, p=p, **refs["record"])
             mean, mmse = problem.posterior_mean(), problem.mmse()
             for name in names:
                 t0, steps_done = time.perf_counter(), [0]
