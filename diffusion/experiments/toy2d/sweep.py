@@ -184,7 +184,8 @@ def oracle_posterior(prior_x, y, sigma_y: float, rng: np.random.Generator, *, ch
     for i0 in range(0, n, chunk):
         Yc = Y[i0 : i0 + chunk]
         d2 = np.sum(Yc * Yc, axis=1)[:, None] + x2[None] - 2.0 * Yc @ X.T
-        logw = -0.5 * d2 / sigma_y**2
+        with np.errstate(over="ignore"):  # checked on the next line
+            logw = -0.5 * d2 / sigma_y**2
         if not np.all(np.isfinite(logw)):  # far points / tiny σ_y: d2 / σ_y² overflowed
             # the same weights, with the nearest point subtracted before the division
             with np.errstate(over="ignore"):  # inf here is a weight of exactly 0
