@@ -273,7 +273,7 @@ def test_auto_batch_fits_free_gpu_memory_with_a_clear_error(monkeypatch):
         "synchronize": lambda d=None: None, "empty_cache": lambda: None,
         "mem_get_info": lambda d=None: (16 * 2**30, 80 * 2**30),
         "memory_allocated": lambda d=None: 2**30, "reset_peak_memory_stats": lambda d=None: None,
-        "max_memory_allocated": lambda d=None: peak["v"],
+        "max_memory_allocated": lambda d=None: peak["v"], "is_available": lambda: True,
     }.items():  # fmt: skip
         monkeypatch.setattr(c, name, fn)
 
