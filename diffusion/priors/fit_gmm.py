@@ -17,8 +17,9 @@ iterations, see ``diffusion/weights/README.md``)::
 EM runs in chunks of ``--checkpoint-every`` iterations and writes ``--out`` after each
 chunk (atomically: a kill never leaves a truncated file), so a long fit can be stopped and
 its latest state used. A bad command line (a count below 1, a negative or NaN tolerance or
-floor, fewer patches than components, an ``--out`` that is not a writable ``.npz`` path)
-ends with one line on stderr that names the option, exit status 2.
+floor, a ``--tol``, ``--reg-covar`` or ``--min-std`` above 1 (patch values lie in [-1, 1]),
+fewer patches than components, an ``--out`` that is not a writable ``.npz`` path) ends with
+one line on stderr that names the option, exit status 2.
 
 The ``.npz`` holds ``weights (K,)``, ``means (K, d)``, ``covs (K, d, d)`` (float32) and
 metadata strings (``command``, ``meta``: a JSON record of the settings, the fit's

@@ -56,7 +56,7 @@ def _(tmp):
     return call(fit_gmm.fit, K(cfg, "object"), K("fuzz", "text"))
 
 
-@entry("diffusion.priors.fit_gmm.samples_figure")
+@entry("diffusion.priors.fit_gmm.samples_figure", heavy=True)  # matplotlib: > 5 s on a loaded machine
 def _(tmp):
     path = tmp / "gmm.npz"
     g = small_image_gmm()
