@@ -71,6 +71,8 @@ def check_time(t, x: torch.Tensor, *, name: str = "x_t", t_name: str = "t", T=No
     axis; ``t`` (called ``t_name``) integer indices >= 0, and <= ``T`` when ``T`` is given.
     """
     check_tensor(x, name)
+    if T is not None and (isinstance(T, bool) or not isinstance(T, (int, np.integer)) or T < 0):
+        raise ValueError(f"T: expected an integer >= 0 (the base schedule's steps), got {T!r}")
     B = x.shape[0]
     t = check_time_tensor(t, x.device, t_name)
     if t.ndim == 0:

@@ -163,12 +163,26 @@ def dsm_loss(
     >>> float(dsm_loss(zero, torch.zeros(3, 2), t, eps, linear_schedule(10), reduction="mean"))
     1.0
     """
-    if reduction not in REDUCTIONS:
+    if not callable(net):
+        raise TypeError(f"net: expected a callable net(x_t, t) -> eps_hat, got {type(net).__name__}")
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
     x_t = diffuse(x0, t, eps, schedule)
     if device is not None and torch.device(device).type != x_t.device.type:
         x_t, t, eps = (v.to(device, non_blocking=True) for v in (x_t, t, eps))
-    err = (net(x_t, t) - eps) ** 2
-    if reduction == "mean":
-        return err.mean()
-    return err.flatten(1).sum(1).mean()
+    try:
+        eps_hat = net(x_t, t)
+    except (TypeError, ValueError) as exc:
+        # e.g. a float64 x0/eps for a float32 network: the combination is what is wrong
+        raise type(exc)(f"net(x_t, t) refused x_t formed from x0 and eps: {exc}") from exc
+    if not isinstance(eps_hat, torch.Tensor) or eps_hat.shape != eps.shape:
+        got = list(eps_hat.shape) if isinstance(eps_hat, torch.Tensor) else type(eps_hat).__name__
+        raise ValueError(f"net: expected a tensor of eps's shape {list(eps.shape)}, got {got}")
+    err = (eps_hat - eps) ** 2
+    loss = err.mean() if reduction == "mean" else err.flatten(1).sum(1).mean()
+    if not bool(torch.isfinite(loss)):
+        raise ValueError(
+            f"x0, eps: the loss is not finite (values too large for {err.dtype}, or a network "
+            "output that is not finite)"
+        )
+    return loss
