@@ -82,10 +82,11 @@ def check_time(t, x: torch.Tensor, *, name: str = "x_t", t_name: str = "t", T=No
             f"{t_name}: expected shape [{B}] (one time index per sample of {name}), "
             f"got {list(t.shape)}"
         )
-    if T is not None and bool(((t < 0) | (t > T)).any()):
-        raise ValueError(
-            f"{t_name}: expected time indices in [0, {T}], got {int(t.min())}..{int(t.max())}"
-        )
+    if t.numel() and not t.is_meta:
+        lo, hi = int(t.min()), int(t.max())
+        if lo < 0 or (T is not None and hi > T):
+            want = ">= 0" if T is None else f"in [0, T] of the base schedule (T = {T})"
+            raise ValueError(f"{t_name}: expected time indices {want}, got {lo}..{hi}")
     return t
 
 

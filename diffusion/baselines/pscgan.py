@@ -278,6 +278,8 @@ def fit_pscgan(
         :math:`E D(x, y) - E D(g, y)`); ``log_every``, ``seconds`` (wall), ``cpu_seconds``
         (this process), ``steps_done``, ``finished``.
     """
+    if not isinstance(config, PSCGANTraining):
+        raise TypeError(f"config: expected a PSCGANTraining, got {type(config).__name__}")
     check_fit_args(g, D, data, measure, config, resume_path, resume_key, settings, save_every,
                    max_seconds, progress, desc)  # fmt: skip
     c = config

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from diffusion.experiments.restore._config_base import ConfigBase
 from numerics.validate import MAX_ABS
 
 
@@ -118,7 +119,5 @@ def _what(x) -> str:
 def check_config(config, name: str = "config") -> None:
     """``config`` must be a :class:`~diffusion.experiments.restore.config.RestoreConfig`
     (checked when it was built)."""
-    from diffusion.experiments.restore.config import RestoreConfig
-
-    if not isinstance(config, RestoreConfig):
+    if not isinstance(config, ConfigBase):
         raise TypeError(f"{name}: expected a RestoreConfig, got {type(config).__name__}")

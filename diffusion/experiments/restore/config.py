@@ -17,6 +17,7 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
+from diffusion.experiments.restore._config_base import ConfigBase
 from diffusion.experiments.restore.baselines import BASELINES
 from diffusion.experiments.restore.priors import PriorEntry, resolve_prior
 from diffusion.experiments.restore.tasks import FILES_TASKS, PAPER_TASKS, TASKS, Task
@@ -61,7 +62,7 @@ _CHOICES = dict(
 
 
 @dataclass(frozen=True)
-class RestoreConfig:
+class RestoreConfig(ConfigBase):
     """Everything that determines a run (the options of ``python -m diffusion.restore``).
 
     Field names follow the options (``--samples-per-image`` is ``samples_per_image``), with
