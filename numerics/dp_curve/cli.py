@@ -34,7 +34,7 @@ __all__ = ["PROG", "build_parser", "main", "write_outputs"]
 
 PROG = "python -m numerics.dp_curve"
 
-#: Largest --zeta. The DPS term moves a sample by about zeta * |A| / sqrt(alpha_bar_t) per step
+#: Largest --zeta. The DPS term moves a sample by about ``zeta * norm(A) / sqrt(alpha_bar_t)`` per step
 #: (the reference form's gradient has a unit-norm residual), so zeta = 1e6 already throws every
 #: sample about 1e6 problem scales per step; a larger weight is a typo (1e308 overflows).
 MAX_ZETA = 1e6

@@ -77,13 +77,14 @@ def _check_out_kind(out: Path) -> None:
 def prepare_out(out: Path, datasets=()) -> None:
     """Create the ``--out`` folder and check that files can be written in it.
 
+    ``out`` must be a path and ``datasets`` a list or tuple of data set names (TypeError /
+    ValueError naming them otherwise).
+
     Raises
     ------
     UsageError
         ``--out`` (or its folder of one of ``datasets``) is a file, lies under a file, or
         cannot be created or written (the message names ``--out``).
-    ``out`` must be a path and ``datasets`` a list or tuple of data set names (TypeError /
-    ValueError naming them otherwise).
     """
     if not isinstance(out, (str, os.PathLike)):
         raise TypeError(f"out: expected a path (str or os.PathLike), got {type(out).__name__}")
