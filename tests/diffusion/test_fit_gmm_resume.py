@@ -110,7 +110,7 @@ def test_fit_patch_gmm_resumed_from_any_chunk_equals_the_uninterrupted_fit():
     assert [s["n_iter"] for s in states] == [2, 4, 5]
     for s in states:
         got = fit_patch_gmm(X, 3, max_iter=5, tol=0, checkpoint_every=2, resume_state=s)
-        for a, b in zip(got[:3], ref[:3]):
+        for a, b in zip(got[:3], ref[:3], strict=True):
             assert np.array_equal(a, b)
         assert {k: v for k, v in got[3].items() if k != "seconds"} == {
             k: v for k, v in ref[3].items() if k != "seconds"
@@ -119,7 +119,12 @@ def test_fit_patch_gmm_resumed_from_any_chunk_equals_the_uninterrupted_fit():
 
 @pytest.mark.parametrize(
     "bad, word",
-    [({}, "keys"), ("x", "dict"), ({"n_iter": 0}, "n_iter"), ({"weights_": np.ones(2)}, "weights_")],
+    [
+        ({}, "keys"),
+        ("x", "dict"),
+        ({"n_iter": 0}, "n_iter"),
+        ({"weights_": np.ones(2)}, "weights_"),
+    ],
 )
 def test_fit_patch_gmm_refuses_a_bad_resume_state_naming_it(bad, word):
     X = np.random.default_rng(1).normal(size=(60, 4))
