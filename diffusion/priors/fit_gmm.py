@@ -16,7 +16,12 @@ iterations, see ``diffusion/weights/README.md``)::
 
 EM runs in chunks of ``--checkpoint-every`` iterations and writes ``--out`` after each
 chunk (atomically: a kill never leaves a truncated file), so a long fit can be stopped and
-its latest state used. A bad command line (a count below 1, a negative or NaN tolerance or
+its latest state used. After each chunk the float64 EM state also goes (atomically) to a
+hidden ``.<out name>.resume.npz`` beside ``--out``, keyed by a SHA-256 of the data and every
+setting; the same command after a kill continues from it, and its final ``--out`` equals an
+uninterrupted fit's array for array (metadata: all but ``seconds``). The resume file is
+deleted when the fit completes; one of other settings or data, or an unreadable one, is
+refused (exit 2, naming ``--out``) unless ``--fresh`` starts over. A bad command line (a count below 1, a negative or NaN tolerance or
 floor, a ``--tol``, ``--reg-covar`` or ``--min-std`` above 1 (patch values lie in [-1, 1]),
 fewer patches than components, an ``--out`` that is not a writable ``.npz`` path) ends with
 one line on stderr that names the option, exit status 2.
