@@ -16,7 +16,12 @@ iterations, see ``diffusion/weights/README.md``)::
 
 EM runs in chunks of ``--checkpoint-every`` iterations and writes ``--out`` after each
 chunk (atomically: a kill never leaves a truncated file), so a long fit can be stopped and
-its latest state used. A bad command line (a count below 1, a negative or NaN tolerance or
+its latest state used. After each chunk the float64 EM state also goes (atomically) to a
+hidden ``.<out name>.resume.npz`` beside ``--out``, keyed by a SHA-256 of the data and every
+setting; the same command after a kill continues from it, and its final ``--out`` equals an
+uninterrupted fit's array for array (metadata: all but ``seconds``). The resume file is
+deleted when the fit completes; one of other settings or data, or an unreadable one, is
+refused (exit 2, naming ``--out``) unless ``--fresh`` starts over. A bad command line (a count below 1, a negative or NaN tolerance or
 floor, a ``--tol``, ``--reg-covar`` or ``--min-std`` above 1 (patch values lie in [-1, 1]),
 fewer patches than components, an ``--out`` that is not a writable ``.npz`` path) ends with
 one line on stderr that names the option, exit status 2.
@@ -37,6 +42,7 @@ References
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -151,6 +157,7 @@ class FitConfig:
     out: Path = DEFAULT_WEIGHTS
     checkpoint_every: int = 5
     quiet: bool = False
+    fresh: bool = False
 
     def __post_init__(self):
         if self.data not in ("patches", "digits16"):
@@ -170,6 +177,7 @@ class FitConfig:
                 want = "(0, 1]" if positive else "[0, 1]"
                 raise ValueError(f"{f}: expected a number in {want} ({_WHY[f]}), got {v!r}")
         check_bool(self.quiet, "quiet")
+        check_bool(self.fresh, "fresh")
         if not isinstance(self.out, (str, os.PathLike)):
             raise TypeError(f"out: expected a path, got {type(self.out).__name__}")
         object.__setattr__(self, "out", check_out_file(self.out, "out"))
@@ -235,6 +243,11 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no per-iteration log")
     p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="ignore (and replace) the resume state of an interrupted fit into --out",
+    )
+    p.add_argument(
         "--figure",
         type=Path,
         default=None,
@@ -259,9 +272,56 @@ def _writable(path: Path, option: str, suffix: str | None) -> Path:
     return path
 
 
+def _resume_file(out) -> Path:
+    """The hidden resume state of a fit into ``out``: ``.<out name>.resume.npz`` beside it."""
+    out = as_path(out, "out")
+    return out.parent / f".{out.name}.resume.npz"
+
+
+def _settings_key(X: np.ndarray, base: dict, checkpoint_every: int) -> str:
+    """SHA-256 of everything the EM iterates depend on: the data's bytes and the settings."""
+    h = hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes())
+    h.update(json.dumps(dict(base, checkpoint_every=checkpoint_every), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _save_state(path: Path, key: str, state: dict) -> None:
+    arrays = {k: np.asarray(v) for k, v in state.items()}
+    arrays["settings_key"] = np.array(key)
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
+
+
+def _load_state(path: Path, key: str, out: Path) -> dict:
+    """The resume state at ``path`` written by a fit of settings ``key``, else UsageError."""
+    again = "; pass --fresh to start over"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            got = {k: z[k] for k in z.files}
+        saved_key = str(got.pop("settings_key"))
+        state = {k: got[k] for k in ("weights_", "means_", "covariances_", "precisions_cholesky_")}
+        state["lower_bound_"] = float(got["lower_bound_"])
+        state["converged_"] = bool(got["converged_"])
+        state["n_iter"] = int(got["n_iter"])
+    except Exception as exc:  # noqa: BLE001 -- any unreadable file: one line, no traceback
+        raise UsageError(
+            f"argument --out: the resume state {path} of an interrupted fit into {out} is "
+            f"unreadable ({type(exc).__name__}: {exc}){again}"
+        ) from None
+    if saved_key != key:
+        raise UsageError(
+            f"argument --out: the resume state {path} of an interrupted fit into {out} was "
+            f"written with other settings or data{again}"
+        )
+    return state
+
+
 def fit(cfg: FitConfig, command: str) -> tuple[Path, dict]:
     """Load the data, run EM (writing ``cfg.out`` after every chunk), write ``cfg.out``.
 
+    After every chunk the EM state also goes (atomically) to :func:`_resume_file`; a fit
+    whose resume state exists continues from it (bit-identical to an uninterrupted fit)
+    unless ``cfg.fresh``; a state of other settings or data, or an unreadable one, is a
+    :class:`UsageError` naming ``--out``. The state is deleted when the fit completes.
     Returns the path and the metadata written with the mixture.
     """
     if not isinstance(cfg, FitConfig):
@@ -299,6 +359,15 @@ def fit(cfg: FitConfig, command: str) -> tuple[Path, dict]:
         sklearn=sklearn.__version__,
     )
 
+    key = _settings_key(X, base, cfg.checkpoint_every)
+    state_path = _resume_file(cfg.out)
+    resume = None
+    if cfg.fresh:
+        state_path.unlink(missing_ok=True)
+    elif state_path.exists():
+        resume = _load_state(state_path, key, cfg.out)
+        print(f"(resumed) from {state_path} after {resume['n_iter']} EM iterations", flush=True)
+
     eta = Progress(cfg.max_iter, f"EM, at most {cfg.max_iter} iterations", bar=False,
                    prog="fit_gmm_prior", verb="fitting")  # fmt: skip
 
@@ -318,9 +387,13 @@ def fit(cfg: FitConfig, command: str) -> tuple[Path, dict]:
         verbose=0 if cfg.quiet else 2,
         checkpoint=checkpoint,
         checkpoint_every=cfg.checkpoint_every,
+        resume_state=resume,
+        state_callback=lambda state: _save_state(state_path, key, state),
     )
     meta = dict(base, **info)
-    return save_gmm(cfg.out, w, mu, S, command=command, meta=meta), meta
+    out = save_gmm(cfg.out, w, mu, S, command=command, meta=meta)
+    state_path.unlink(missing_ok=True)  # complete: nothing to resume
+    return out, meta
 
 
 def main(argv=None) -> int:

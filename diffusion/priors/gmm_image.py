@@ -22,6 +22,7 @@ References
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -94,6 +95,8 @@ def fit_patch_gmm(
     verbose: int = 0,
     checkpoint=None,
     checkpoint_every: int = 5,
+    resume_state=None,
+    state_callback=None,
 ):
     r"""EM fit of a full-covariance Gaussian mixture to flattened patches.
 
@@ -119,6 +122,15 @@ def fit_patch_gmm(
         sklearn's verbosity (2: one line per iteration).
     checkpoint : callable, optional
     checkpoint_every : int >= 1
+    resume_state : dict, optional
+        EM state to continue from (as given to ``state_callback``): ``weights_ (K,)``,
+        ``means_ (K, d)``, ``covariances_ (K, d, d)``, ``precisions_cholesky_ (K, d, d)``,
+        ``lower_bound_``, ``converged_`` and ``n_iter`` (iterations done, 1..max_iter). The
+        fit then skips the k-means start and runs the remaining iterations: bit-identical
+        to the uninterrupted fit with the same settings and ``checkpoint_every``.
+    state_callback : callable, optional
+        Called after each chunk (before ``checkpoint``) with that state dict (float64
+        arrays, a float, a bool and an int), e.g. to save it for a later ``resume_state``.
 
     Returns
     -------
@@ -149,6 +161,9 @@ def fit_patch_gmm(
     verbose = check_int(verbose, "verbose")
     checkpoint = check_callable(checkpoint, "checkpoint", optional=True)
     checkpoint_every = check_int(checkpoint_every, "checkpoint_every", minimum=1)
+    state_callback = check_callable(state_callback, "state_callback", optional=True)
+    if resume_state is not None:
+        resume_state = _check_state(resume_state, n_components, X.shape[1], max_iter)
     t0 = time.perf_counter()
     chunk = min(checkpoint_every, max_iter)
     gm = SkGMM(
@@ -164,12 +179,18 @@ def fit_patch_gmm(
         warm_start=True,
     )
     done = 0
+    if resume_state is not None:
+        for k in _STATE_KEYS:
+            setattr(gm, k, resume_state[k])
+        done = resume_state["n_iter"]
     while True:
-        gm.max_iter = min(chunk, max_iter - done)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gm.fit(X)
-        done += int(gm.n_iter_)
+        if resume_state is None or not (gm.converged_ or done >= max_iter):
+            gm.max_iter = min(chunk, max_iter - done)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gm.fit(X)
+            done += int(gm.n_iter_)
+        resume_state = None  # only a resumed fit that had already finished skips EM
         info = dict(
             converged=bool(gm.converged_),
             n_iter=done,
@@ -178,10 +199,70 @@ def fit_patch_gmm(
         )
         covs = 0.5 * (gm.covariances_ + np.swapaxes(gm.covariances_, 1, 2))
         out = (np.asarray(gm.weights_), np.asarray(gm.means_), covs, info)
+        if state_callback is not None:
+            state = {k: copy.copy(getattr(gm, k)) for k in _STATE_KEYS}
+            state_callback(dict(state, n_iter=done))
         if checkpoint is not None:
             checkpoint(*out)
         if gm.converged_ or done >= max_iter:
             return out
+
+
+#: The attributes of ``sklearn.mixture.GaussianMixture`` that a warm-started ``fit`` reads
+#: (``fit_predict``: no k-means start once ``converged_`` exists; the E-step uses
+#: ``precisions_cholesky_``; EM continues from ``lower_bound_``).
+_STATE_KEYS = (
+    "weights_",
+    "means_",
+    "covariances_",
+    "precisions_cholesky_",
+    "lower_bound_",
+    "converged_",
+)
+
+
+def _check_state(state, K: int, d: int, max_iter: int) -> dict:
+    """``state`` (a mapping, see :func:`fit_patch_gmm`) checked and copied, else a
+    ``TypeError``/``ValueError`` naming ``resume_state``."""
+    from collections.abc import Mapping
+
+    if not isinstance(state, Mapping):
+        raise TypeError(f"resume_state: expected a dict, got {type(state).__name__}")
+    want = set(_STATE_KEYS) | {"n_iter"}
+    if set(state) != want:
+        raise ValueError(
+            f"resume_state: expected exactly the keys {sorted(want)}, got {sorted(map(str, state))}"
+        )
+    out = {}
+    for k, shape in (
+        ("weights_", (K,)),
+        ("means_", (K, d)),
+        ("covariances_", (K, d, d)),
+        ("precisions_cholesky_", (K, d, d)),
+    ):
+        v = state[k]
+        if not isinstance(v, np.ndarray) or v.dtype != np.float64 or v.shape != shape:
+            raise ValueError(f"resume_state: {k} must be a float64 array of shape {shape}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"resume_state: {k} must be finite")
+        out[k] = v.copy()
+    lb = state["lower_bound_"]
+    if isinstance(lb, (bool, np.bool_)) or not isinstance(lb, (float, int, np.number)):
+        raise TypeError(f"resume_state: lower_bound_ must be a number, got {type(lb).__name__}")
+    if not math.isfinite(float(lb)):
+        raise ValueError(f"resume_state: lower_bound_ must be finite, got {lb!r}")
+    out["lower_bound_"] = float(lb)
+    conv = state["converged_"]
+    if not isinstance(conv, (bool, np.bool_)):
+        raise TypeError(f"resume_state: converged_ must be a bool, got {type(conv).__name__}")
+    out["converged_"] = bool(conv)
+    n = state["n_iter"]
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"resume_state: n_iter must be an int, got {type(n).__name__}")
+    if not 1 <= int(n) <= max_iter:
+        raise ValueError(f"resume_state: n_iter must lie in [1, max_iter={max_iter}], got {n}")
+    out["n_iter"] = int(n)
+    return out
 
 
 def _patch_rows(patches) -> np.ndarray:

@@ -40,6 +40,7 @@ def _config(tmp, **kw):
         out=K(tmp / "g.npz", "outfile"),
         checkpoint_every=K(1, "count"),
         quiet=True,
+        fresh=K(True, "flag"),  # a stale resume state of an earlier case is ignored
     )
     settings.update(kw)
     return settings

@@ -119,7 +119,16 @@ def _(tmp):
         verbose=K(0, "int"),
         checkpoint=K(lambda *a: None, "callable"),
         checkpoint_every=K(2, "count"),
+        resume_state=K(_gmm_state(), "mapping"),  # continue after 1 of 3 iterations
+        state_callback=K(lambda state: None, "callable"),
     )
+
+
+def _gmm_state():
+    """The EM state of fit_patch_gmm after one iteration on small_patches() (K = 2)."""
+    states = []
+    fit_gmm.fit_patch_gmm(small_patches(), 2, max_iter=1, tol=0, state_callback=states.append)
+    return states[0]
 
 
 @entry("diffusion.priors.fit_gmm.save_gmm")
