@@ -115,6 +115,12 @@ def _check_batch(x0, t, eps, T: int) -> None:
             raise ValueError(f"{name}: contains NaN or Inf")
 
 
+
+class NonFiniteLossError(FloatingPointError, ValueError):
+    """The denoising loss is NaN or Inf: a ``ValueError`` for the arguments that caused it
+    and a ``FloatingPointError`` for training loops, which report a diverged run."""
+
+
 def dsm_loss(
     net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     x0: torch.Tensor,
@@ -181,8 +187,8 @@ def dsm_loss(
     err = (eps_hat - eps) ** 2
     loss = err.mean() if reduction == "mean" else err.flatten(1).sum(1).mean()
     if not bool(torch.isfinite(loss)):
-        raise ValueError(
-            f"x0, eps: the loss is not finite (values too large for {err.dtype}, or a network "
-            "output that is not finite)"
+        raise NonFiniteLossError(
+            f"net, x0, eps: the loss is {float(loss.detach())} (x0 or eps too large for {err.dtype}, or "
+            "a network output that is not finite, e.g. after a step size too large)"
         )
     return loss
