@@ -23,7 +23,6 @@ __all__ = [
     "check_finite",
     "check_flag",
     "check_has_methods",
-    "check_int",
     "check_positive_or_none",
     "check_result",
     "check_tensor",
@@ -113,15 +112,6 @@ def check_flag(value, name: str) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{name}: expected True or False, got {value!r}")
-
-
-def check_int(value, name: str, *, minimum: int, maximum: int | None = None) -> int:
-    """``value`` as an int in ``[minimum, maximum]`` (bools and floats refused)."""
-    ok = not isinstance(value, bool) and isinstance(value, (int, np.integer))
-    if ok and value >= minimum and (maximum is None or value <= maximum):
-        return int(value)
-    rng = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
-    raise ValueError(f"{name}: expected an integer {rng}, got {value!r}")
 
 
 def check_positive_or_none(value, name: str) -> float | None:

@@ -15,7 +15,8 @@ import numbers
 
 import torch
 
-from diffusion._checks import check_int, check_positive_or_none, check_tensor
+from diffusion._checks import check_positive_or_none, check_tensor
+from numerics.validate import check_int
 
 __all__ = ["DIVERGENCE_CHECK_EVERY", "DivergenceError", "DivergenceWatch", "check_divergence"]
 

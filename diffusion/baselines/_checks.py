@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from diffusion._checks import check_torch_generator
 from numerics.validate import check_bool
 
 
@@ -90,9 +91,7 @@ def check_net_input(x, name: str, net: nn.Module, shape, *, batch: int | None = 
 
 def check_generator(gen, name: str = "gen") -> torch.Generator | None:
     """``gen`` if it is a ``torch.Generator`` or None (torch's global generator)."""
-    if gen is not None and not isinstance(gen, torch.Generator):
-        raise TypeError(f"{name}: expected a torch.Generator or None, got {type(gen).__name__}")
-    return gen
+    return check_torch_generator(gen, name)
 
 
 def check_number(value, name: str, *, minimum: float = 0.0, strict: bool = False) -> float:

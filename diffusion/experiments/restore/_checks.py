@@ -21,18 +21,24 @@ def check_operator(operator) -> None:
         )
 
 
-def as_tensor(x, name: str, *, shape=None) -> torch.Tensor:
-    """``x`` (tensor or array) as a finite float64 CPU tensor, entries at most
-    :data:`numerics.validate.MAX_ABS` in magnitude (squared errors stay finite), no empty
-    axis; ``shape`` entries that are None match any size."""
+def _cpu_tensor(x, name: str) -> torch.Tensor:
+    """``x`` (tensor or array-like, not on the meta device) as a CPU tensor, else an error
+    naming ``name``."""
     if isinstance(x, torch.Tensor) and x.device.type == "meta":
         raise ValueError(f"{name}: a tensor on the meta device holds no data")
     try:
-        t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+        return x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     except (TypeError, ValueError, RuntimeError) as exc:
         raise TypeError(
             f"{name}: expected a numeric tensor or array, got {type(x).__name__}"
         ) from exc
+
+
+def as_tensor(x, name: str, *, shape=None) -> torch.Tensor:
+    """``x`` (tensor or array) as a finite float64 CPU tensor, entries at most
+    :data:`numerics.validate.MAX_ABS` in magnitude (squared errors stay finite), no empty
+    axis; ``shape`` entries that are None match any size."""
+    t = _cpu_tensor(x, name)
     if (
         t.is_complex()
         or t.dtype == torch.bool
@@ -58,14 +64,7 @@ def as_tensor(x, name: str, *, shape=None) -> torch.Tensor:
 def as_images(x, name: str, *, shape=None, n=None) -> torch.Tensor:
     """``[B, C, H, W]`` (or one ``[C, H, W]``) finite float64 CPU tensor of floating-point
     images; ``shape`` the per-image ``(C, H, W)`` and ``n`` the batch when given."""
-    if isinstance(x, torch.Tensor) and x.device.type == "meta":
-        raise ValueError(f"{name}: a tensor on the meta device holds no data")
-    try:
-        t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise TypeError(
-            f"{name}: expected a numeric tensor or array, got {type(x).__name__}"
-        ) from exc
+    t = _cpu_tensor(x, name)
     if not t.is_floating_point():
         raise ValueError(f"{name}: expected floating-point images in [-1, 1], got {t.dtype}")
     if t.ndim == 3:
